@@ -1,0 +1,81 @@
+"""Actions an agent takes on a page: immutable, typed, validated.
+
+Per item: watch or skip, and a ``1..max`` rating for what was watched. Per page: go to the
+next page or exit. The text form lives in :mod:`alignuser.env.text`.
+
+Example:
+    >>> from alignuser.env.actions import ItemDecision, PageAction
+    >>> a = PageAction((ItemDecision(7, True, 4), ItemDecision(9, False)), exit=False)
+    >>> a.watched
+    (7,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDecision:
+    """The decision about one item on a page.
+
+    Attributes:
+        item_id: Catalog id of the item.
+        watch: True to watch (click), False to skip.
+        rating: ``1..max`` rating when watched, ``None`` when skipped.
+    """
+
+    item_id: int
+    watch: bool
+    rating: int | None = None
+
+    def __post_init__(self):
+        if self.watch and self.rating is None:
+            raise ValueError(f"item {self.item_id}: a watched item needs a rating")
+        if not self.watch and self.rating is not None:
+            raise ValueError(f"item {self.item_id}: a skipped item cannot have a rating")
+        if self.rating is not None and self.rating < 1:
+            raise ValueError(f"item {self.item_id}: rating must be >= 1, got {self.rating}")
+
+
+@dataclass(frozen=True, slots=True)
+class PageAction:
+    """All decisions on one page plus whether the user leaves after it.
+
+    Attributes:
+        decisions: One decision per item, in page order.
+        exit: True to end the session after this page, False for the next page.
+    """
+
+    decisions: tuple[ItemDecision, ...]
+    exit: bool
+
+    def __post_init__(self):
+        ids = [d.item_id for d in self.decisions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate item in page action: {ids}")
+
+    @property
+    def watched(self) -> tuple[int, ...]:
+        """Ids of watched items, in page order."""
+        return tuple(d.item_id for d in self.decisions if d.watch)
+
+    @property
+    def ratings(self) -> dict[int, int]:
+        """Item id -> rating for watched items."""
+        return {d.item_id: d.rating for d in self.decisions if d.watch}  # type: ignore[misc]
+
+    def validate_for(self, item_ids: tuple[int, ...] | list[int], max_rating: int) -> None:
+        """Check this action is legal for a page showing ``item_ids`` in that order.
+
+        Raises:
+            ValueError: When items differ from the page or a rating exceeds ``max_rating``.
+        """
+        if tuple(d.item_id for d in self.decisions) != tuple(item_ids):
+            raise ValueError(
+                f"action covers items {[d.item_id for d in self.decisions]}, "
+                f"page shows {list(item_ids)}"
+            )
+        for d in self.decisions:
+            if d.rating is not None and d.rating > max_rating:
+                raise ValueError(f"item {d.item_id}: rating {d.rating} > max {max_rating}")

@@ -1,0 +1,65 @@
+"""What an agent sees: ``ItemView`` (one line of a page) and ``PageState`` (the whole state).
+
+A ``PageState`` is the unit a ``Policy`` decides on. Its text form (what a language-model
+policy reads) is produced by :mod:`alignuser.env.text`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """One item as shown on a page.
+
+    Attributes:
+        item_id: Catalog id.
+        title: Display title.
+        genres: Genres or tags.
+        year: Release year, when known.
+        mean_rating: Historical mean rating on the dataset's scale, when known.
+        popularity: Popularity as a 0..1 percentile within the catalog.
+        similar: Memory lines about similar items this user rated ("similar items you rated").
+    """
+
+    item_id: int
+    title: str
+    genres: tuple[str, ...] = ()
+    year: int | None = None
+    mean_rating: float | None = None
+    popularity: float = 0.0
+    similar: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    """The state a policy decides on: who the user is, what they remember, the page.
+
+    Attributes:
+        agent_id: Id of the agent (the user).
+        persona: Persona text (see :mod:`alignuser.personas`).
+        page: 1-based page number within the session.
+        items: The items on the page, in display order.
+        memories: Recent or retrieved memory lines shown before the page.
+        social: Friends' recent high ratings (word of mouth), as lines.
+        max_rating: Top of the rating scale (``1..max_rating``).
+        session: 0-based session index of this agent.
+        features: Optional numeric side channel for non-text policies (e.g. the persona's
+            taste vector); never rendered as text.
+    """
+
+    agent_id: int
+    persona: str
+    page: int
+    items: tuple[ItemView, ...]
+    memories: tuple[str, ...] = ()
+    social: tuple[str, ...] = ()
+    max_rating: int = 5
+    session: int = 0
+    features: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def item_ids(self) -> tuple[int, ...]:
+        """Ids of the page's items, in order."""
+        return tuple(v.item_id for v in self.items)

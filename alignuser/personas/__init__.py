@@ -1,0 +1,1 @@
+"""alignuser.personas."""

@@ -1,0 +1,87 @@
+"""Registries for plug points: a dict, a ``register`` decorator, and entry points.
+
+Outside packages extend a registry without touching alignuser by declaring an entry point
+in their ``pyproject.toml``::
+
+    [project.entry-points."alignuser.recommenders"]
+    my_model = "my_package.module:MyRecommender"
+
+Example:
+    >>> from alignuser.registry import Registry
+    >>> shapes = Registry("example.shapes")
+    >>> @shapes.register("square")
+    ... class Square:
+    ...     pass
+    >>> shapes.get("square") is Square
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> factory mapping with entry-point discovery.
+
+    Args:
+        group: Entry-point group name (e.g. ``"alignuser.recommenders"``).
+    """
+
+    def __init__(self, group: str):
+        self.group = group
+        self._items: dict[str, T] = {}
+        self._loaded_entry_points = False
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator that registers ``obj`` under ``name`` (case-insensitive)."""
+
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T) -> None:
+        """Register ``obj`` under ``name``; re-registering the same object is a no-op."""
+        key = name.lower()
+        if key in self._items and self._items[key] is not obj:
+            raise ValueError(f"{self.group}: name {name!r} is already registered")
+        self._items[key] = obj
+
+    def _load_entry_points(self) -> None:
+        if self._loaded_entry_points:
+            return
+        self._loaded_entry_points = True
+        for ep in entry_points(group=self.group):
+            if ep.name.lower() not in self._items:
+                self._items[ep.name.lower()] = ep.load()
+
+    def get(self, name: str) -> T:
+        """Return the object registered as ``name``.
+
+        Raises:
+            KeyError: With the list of known names when ``name`` is unknown.
+        """
+        key = name.lower()
+        if key not in self._items:
+            self._load_entry_points()
+        if key not in self._items:
+            known = ", ".join(sorted(self.names()))
+            raise KeyError(f"unknown {self.group.split('.')[-1][:-1]} {name!r}; known: {known}")
+        return self._items[key]
+
+    def names(self) -> list[str]:
+        """All registered names, built-ins and entry points."""
+        self._load_entry_points()
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
