@@ -1,0 +1,5 @@
+"""``python -m alignuser``."""
+
+from alignuser.cli import main
+
+main()

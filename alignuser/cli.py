@@ -1,0 +1,157 @@
+"""``alignuser`` command line: a thin layer over the Python API.
+
+Commands:
+
+* ``alignuser run SCENARIO [--set key=value ...] [--out RUN_DIR]``: run a scenario;
+* ``alignuser validate SCENARIO [--set ...]``: check a scenario file, print the resolved one;
+* ``alignuser report RUN_DIR``: recompute metrics and ``report.html`` of a finished run;
+* ``alignuser demo``: run ``scenarios/quickstart.yaml`` (synthetic world, no download).
+
+Precedence of settings: ``--set`` > YAML file > built-in defaults (see
+:mod:`alignuser.scenario`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+
+SetOpt = typer.Option(None, "--set", help="Override a scenario key: a.b=value (repeatable).")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _load(path: Path, overrides: list[str] | None):
+    from alignuser.errors import ScenarioError
+    from alignuser.scenario import load_scenario
+
+    try:
+        return load_scenario(path, overrides or [])
+    except ScenarioError as exc:
+        _console().print(f"[red]Invalid scenario[/red]\n{exc}")
+        raise typer.Exit(2) from None
+
+
+def _summary(run_dir: Path) -> None:
+    import json
+
+    from rich.table import Table
+
+    from alignuser.simulation.outputs import read_manifest
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    manifest = read_manifest(run_dir)
+    rows = {}
+    for r in metrics["outcomes"]:
+        rows.setdefault(r["recommender"], {})[r["metric"]] = r
+    table = Table(title=f"Macro outcomes ({manifest.get('n_agents')} agents, 95% CI)")
+    cols = ["watch_rate", "likes_per_page", "pages_per_session", "mean_rating", "satisfaction", "coverage"]
+    table.add_column("rank")
+    table.add_column("recommender")
+    for c in cols:
+        table.add_column(c, justify="right")
+    table.add_column("agent-pages/s", justify="right")
+    for rk in metrics["ranking"]:
+        name = rk["recommender"]
+        cells = []
+        for c in cols:
+            m = rows[name].get(c)
+            cells.append("-" if m is None or m["value"] is None else f"{m['value']:.3f} ±{(m['ci_high'] - m['ci_low']) / 2:.3f}" if m["ci_low"] is not None else f"{m['value']:.3f}")
+        speed = manifest.get("recommenders", {}).get(name, {}).get("agent_pages_per_second")
+        table.add_row(str(rk["rank"]), name, *cells, str(speed))
+    _console().print(table)
+
+
+def _run(scenario, out: Path | None) -> Path:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alignuser.simulation.runner import run
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("step {task.completed}"),
+        TimeElapsedColumn(), console=_console(), transient=False,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, step: int, cap: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=cap)
+            bar.update(tasks[label], completed=step)
+
+        run_dir = run(scenario, out, progress=progress)
+    _summary(run_dir)
+    _console().print(f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)")
+    return run_dir
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Path = typer.Argument(..., help="Scenario YAML file."),
+    set_: list[str] = SetOpt,
+    out: Path = typer.Option(None, "--out", help="Run folder (default: output.dir/<name>-<time>)."),
+) -> None:
+    """Run a population simulation described by a scenario file."""
+    _run(_load(scenario, set_), out)
+
+
+@app.command()
+def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> None:
+    """Check a scenario file and print it fully resolved (defaults filled in)."""
+    s = _load(scenario, set_)
+    typer.echo(s.to_yaml())
+    _console().print(f"[green]{scenario}: valid[/green]")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -> None:
+    """Recompute metrics and report.html for a run folder."""
+    from alignuser.scenario import load_scenario
+    from alignuser.simulation.runner import finalize, load_data, prepare
+
+    scenario_file = run_dir / "scenario.yaml"
+    if not scenario_file.exists():
+        _console().print(f"[red]{run_dir}: not a run folder (no scenario.yaml)[/red]")
+        raise typer.Exit(2)
+    scenario = load_scenario(scenario_file)
+    del load_data
+    prep = prepare(scenario)
+    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
+    _summary(run_dir)
+    _console().print(f"Report: [bold]{run_dir / 'report.html'}[/bold]")
+
+
+def _packaged_scenario(name: str) -> Path:
+    here = Path(__file__).resolve().parent
+    for cand in (Path.cwd() / "scenarios" / name, here.parent / "scenarios" / name, here / "resources" / "scenarios" / name):
+        if cand.exists():
+            return cand
+    raise typer.BadParameter(f"scenario {name} not found")
+
+
+@app.command()
+def demo(
+    set_: list[str] = SetOpt,
+    out: Path = typer.Option(None, "--out", help="Run folder."),
+) -> None:
+    """Run the quickstart scenario on the embedded synthetic world (no download, no server)."""
+    _run(_load(_packaged_scenario("quickstart.yaml"), set_), out)
+
+
+def main() -> None:  # pragma: no cover
+    """Entry point for ``python -m alignuser``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,277 @@
+"""Bring your own data: a CSV/TSV/Parquet interactions file with a column mapping.
+
+The mapping names which of your columns hold the user, item, rating and timestamp
+(``rating`` and ``timestamp`` are optional). An optional items file gives titles, genres, year
+and text. Timestamps may be Unix seconds or ISO-8601 strings.
+
+Malformed rows (wrong field count, empty user/item, non-numeric rating, unreadable timestamp)
+raise :class:`~alignuser.errors.DataFormatError` naming the file and the 1-based line (for
+Parquet, the 1-based row), unless ``on_bad_rows="skip"``: then they are dropped, the count is
+logged at WARNING and stored in ``dataset.meta["dropped_rows"]``. Interactions whose item is
+not in the items file are handled the same way (``meta["unknown_item_rows"]``).
+Catalog statistics are computed on all interactions.
+
+Example:
+    >>> from alignuser.data.generic import GenericLoader
+    >>> ds = GenericLoader().load(  # doctest: +SKIP
+    ...     "ratings.csv",
+    ...     columns={"user": "uid", "item": "iid", "rating": "stars", "timestamp": "ts"},
+    ...     items="movies.csv",
+    ...     item_columns={"item": "iid", "title": "name", "genres": "tags", "genre_sep": "|"},
+    ... )
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alignuser.data.dataset import Dataset, RatingScale
+from alignuser.data.loaders import LOADERS, assemble, index_of, year_from_title
+from alignuser.errors import DataFormatError, DatasetError
+
+logger = logging.getLogger(__name__)
+DEFAULT_COLUMNS = {
+    "user": "user_id",
+    "item": "item_id",
+    "rating": "rating",
+    "timestamp": "timestamp",
+}
+_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
+
+
+def read_table(path: Path, wanted: dict[str, str], sep: str | None, encoding: str):
+    """Read the ``wanted`` columns (role -> column) as strings.
+
+    Returns:
+        ``(frame, lines, bad)``: frame with one column per role; the 1-based line of each row
+        (``None`` for Parquet, where the row index is used); ``bad`` = list of
+        ``(line, reason)`` for rows with the wrong number of fields.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"missing file {path}")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path} is empty")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        df = pd.read_parquet(path)
+        _check_columns(path, wanted, list(df.columns))
+        out = pd.DataFrame({r: df[c] for r, c in wanted.items()})
+        return out, None, []
+    sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    with open(path, encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        header = next(reader, None)
+        if not header:
+            raise DatasetError(f"{path} is empty (no header row)")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        _check_columns(path, wanted, header)
+        pos = [header.index(c) for c in wanted.values()]
+        cols: list[list[str]] = [[] for _ in pos]
+        lines: list[int] = []
+        bad: list[tuple[int, str]] = []
+        start, n = 2, len(header)
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != n:
+                bad.append((line, f"expected {n} fields ({sep!r}-separated), found {len(row)}"))
+                continue
+            for c, p in zip(cols, pos):
+                c.append(row[p])
+            lines.append(line)
+    return pd.DataFrame(dict(zip(wanted, cols)), dtype=object), np.array(lines), bad
+
+
+def _check_columns(path: Path, wanted: dict[str, str], have: list[str]) -> None:
+    missing = [f"{role}={col!r}" for role, col in wanted.items() if col not in have]
+    if missing:
+        raise DatasetError(f"{path}: column(s) {', '.join(missing)} not found; columns are {have}")
+
+
+def _timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds (``-1`` when empty) and a mask of unreadable values."""
+    text = values.astype("string").str.strip()
+    empty = text.isna() | (text == "")
+    num = pd.to_numeric(text, errors="coerce")
+    unreadable = (num.isna() & ~empty).to_numpy(bool)
+    if len(unreadable) and unreadable.mean() > 0.5:
+        dt = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        num = pd.Series((dt - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), index=text.index)
+    bad = (num.isna() & ~empty).to_numpy(bool)
+    return num.fillna(-1).to_numpy(np.int64), bad
+
+
+@LOADERS.register("generic")
+class GenericLoader:
+    """Interactions from one CSV/TSV/Parquet file with a column mapping (see module docs)."""
+
+    name = "generic"
+
+    def detect(self, path: Path) -> bool:
+        """True when ``path`` is a single ``.csv``, ``.tsv`` or ``.parquet`` file."""
+        return Path(path).is_file() and Path(path).suffix.lower() in _SUFFIXES
+
+    def load(
+        self,
+        path: Path,
+        columns: dict[str, str] | None = None,
+        items: str | Path | None = None,
+        item_columns: dict[str, str] | None = None,
+        sep: str | None = None,
+        on_bad_rows: str = "error",
+        scale_max: int | None = None,
+        encoding: str = "utf-8",
+        name: str | None = None,
+    ) -> Dataset:
+        """Read the interactions (and optional items) file.
+
+        Args:
+            path: Interactions file.
+            columns: Role -> column: ``user``, ``item`` (required), ``rating``, ``timestamp``.
+                Unset roles default to ``user_id``/``item_id``/``rating``/``timestamp``;
+                the last two are skipped when the file lacks them.
+            items: Optional items file (same formats).
+            item_columns: ``item``, ``title``, ``genres``, ``year``, ``text`` columns and
+                ``genre_sep`` (default ``"|"``).
+            sep: Field separator (default ``","``; a tab for ``.tsv``).
+            on_bad_rows: ``"error"`` (default) or ``"skip"`` (drop, count, log).
+            scale_max: Top of the rating scale (default: 5 when ratings are <= 5, else 10,
+                else the ceiling of the largest rating).
+            encoding: Text encoding of CSV files.
+            name: Dataset name (default: the file stem).
+        """
+        if on_bad_rows not in ("error", "skip"):
+            raise ValueError(f"on_bad_rows must be 'error' or 'skip', not {on_bad_rows!r}")
+        path = Path(path)
+        wanted = self._wanted(path, dict(columns or {}), sep, encoding)
+        frame, lines, bad = read_table(path, wanted, sep, encoding)
+        if not len(frame) and not bad:
+            raise DatasetError(f"{path}: no interactions (the file has no data rows)")
+        where = lines if lines is not None else np.arange(1, len(frame) + 1)
+
+        reasons: dict[int, str] = dict(bad)
+        for role in ("user", "item"):
+            val = frame[role].astype("string").str.strip()
+            for i in np.flatnonzero((val.isna() | (val == "")).to_numpy()):
+                reasons.setdefault(int(where[i]), f"empty {role} ({wanted[role]!r})")
+            frame[role] = val
+        if "rating" in frame:
+            txt = frame["rating"].astype("string").str.strip()
+            num = pd.to_numeric(txt, errors="coerce")
+            for i in np.flatnonzero((num.isna() & txt.notna() & (txt != "")).to_numpy()):
+                reasons.setdefault(int(where[i]), f"non-numeric rating {txt.iloc[i]!r}")
+            frame["rating"] = num.astype(np.float64)
+        else:
+            frame["rating"] = np.nan
+        if "timestamp" in frame:
+            ts, bad_ts = _timestamps(frame["timestamp"])
+            for i in np.flatnonzero(bad_ts):
+                val = frame["timestamp"].iloc[i]
+                reasons.setdefault(int(where[i]), f"unreadable timestamp {val!r}")
+            frame["timestamp"] = ts
+        else:
+            frame["timestamp"] = -1
+        self._report(path, lines is None, reasons, on_bad_rows)
+        keep = ~np.isin(where, list(reasons))
+        frame = frame[keep].reset_index(drop=True)
+        meta: dict[str, object] = {"path": str(path), "dropped_rows": len(reasons)}
+        if not len(frame):
+            raise DatasetError(f"{path}: no interactions left to load")
+
+        item_frame = self._items(frame, items, item_columns, sep, encoding)
+        if items is not None:
+            unknown = index_of(frame["item"], item_frame["item"].to_numpy()) < 0
+            if unknown.any():
+                ex = frame["item"][unknown].unique()[:5].tolist()
+                msg = (
+                    f"{path}: {int(unknown.sum())} row(s) name items absent from {items}, e.g. {ex}"
+                )
+                if on_bad_rows == "error":
+                    raise DatasetError(msg + " (pass on_bad_rows='skip' to drop them)")
+                logger.warning("%s; dropped", msg)
+                frame = frame[~unknown].reset_index(drop=True)
+            meta["unknown_item_rows"] = int(unknown.sum())
+        rated = frame["rating"].dropna()
+        scale = None
+        if len(rated):
+            top = float(rated.max())
+            scale = RatingScale(
+                scale_max or (5 if top <= 5 else 10 if top <= 10 else math.ceil(top))
+            )
+        return assemble(name or path.stem, item_frame, frame, None, scale, meta=meta)
+
+    @staticmethod
+    def _wanted(path: Path, columns: dict[str, str], sep: str | None, enc: str) -> dict[str, str]:
+        unknown = set(columns) - set(DEFAULT_COLUMNS)
+        if unknown:
+            raise ValueError(
+                f"unknown column role(s) {sorted(unknown)}; use {list(DEFAULT_COLUMNS)}"
+            )
+        wanted = {**DEFAULT_COLUMNS, **columns}
+        optional = [r for r in ("rating", "timestamp") if r not in columns]
+        if optional:
+            have = _header(path, sep, enc)
+            wanted = {r: c for r, c in wanted.items() if r not in optional or c in have}
+        return wanted
+
+    @staticmethod
+    def _report(path: Path, parquet: bool, reasons: dict[int, str], mode: str) -> None:
+        if not reasons:
+            return
+        first = min(reasons)
+        if mode == "error":
+            line, msg = (
+                (None, f"row {first}: {reasons[first]}") if parquet else (first, reasons[first])
+            )
+            raise DataFormatError(path, line, msg + " (pass on_bad_rows='skip' to drop bad rows)")
+        logger.warning(
+            "%s: dropped %d malformed row(s); first at %s %d: %s",
+            path, len(reasons), "row" if parquet else "line", first, reasons[first],
+        )  # fmt: skip
+
+    @staticmethod
+    def _items(frame, items, item_columns, sep, encoding) -> pd.DataFrame:
+        if items is None:
+            uniq = pd.unique(frame["item"])
+            return pd.DataFrame({"item": uniq, "title": [f"Item {i}" for i in uniq]})
+        spec = {"item": "item_id", **(item_columns or {})}
+        genre_sep = spec.pop("genre_sep", "|")
+        df, _, bad = read_table(Path(items), spec, sep, encoding)
+        if bad:
+            raise DataFormatError(items, bad[0][0], bad[0][1])
+        out = pd.DataFrame({"item": df["item"].astype("string").str.strip()})
+        out["title"] = (
+            df["title"].fillna("").astype(str) if "title" in df else "Item " + out["item"]
+        )
+        if "genres" in df:
+            out["genres"] = [
+                [g.strip() for g in str(s).split(genre_sep) if g.strip()] if pd.notna(s) else []
+                for s in df["genres"]
+            ]
+        out["year"] = (
+            pd.to_numeric(df["year"], errors="coerce").astype("Int64")
+            if "year" in df
+            else year_from_title(out["title"])
+        )
+        if "text" in df:
+            out["text"] = df["text"].fillna("").astype(str)
+        return out.drop_duplicates("item")
+
+
+def _header(path: Path, sep: str | None, encoding: str) -> list[str]:
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    with open(path, encoding=encoding, newline="") as fh:
+        row = next(csv.reader(fh, delimiter=sep or ("\t" if path.suffix == ".tsv" else ",")), [])
+    return [h.strip().lstrip("\ufeff") for h in row]

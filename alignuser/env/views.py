@@ -1,0 +1,68 @@
+"""``CatalogView``: turns catalog rows into :class:`~alignuser.env.page.ItemView` objects fast.
+
+Built once per run from a :class:`~alignuser.data.tables.Catalog` (statistics from the
+training interactions); the simulation and the trajectory builder both use it, so a policy
+sees the same item lines in training and at run time.
+
+Example:
+    >>> import pandas as pd
+    >>> from alignuser.data.tables import Catalog
+    >>> from alignuser.env.views import CatalogView
+    >>> cat = Catalog.from_frame(pd.DataFrame({"item_id": [0, 1], "title": ["A", "B"],
+    ...     "genres": [["Drama"], []], "popularity": [10, 1], "mean_rating": [4.0, None]}))
+    >>> CatalogView(cat).view(0).popularity
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from alignuser.data.tables import Catalog
+from alignuser.env.page import ItemView
+
+
+class CatalogView:
+    """Precomputed per-item display fields.
+
+    Args:
+        catalog: The catalog (its ``popularity``/``mean_rating`` should come from training data).
+    """
+
+    def __init__(self, catalog: Catalog):
+        df = catalog.df
+        self.n_items = len(df)
+        self.titles: list[str] = df["title"].tolist()
+        self.genres: list[tuple[str, ...]] = [tuple(g) for g in df["genres"]]
+        years = df["year"]
+        self.years: list[int | None] = [None if pd.isna(y) else int(y) for y in years]
+        mr = df["mean_rating"].to_numpy(dtype=float)
+        self.mean_ratings: list[float | None] = [None if np.isnan(x) else round(float(x), 2) for x in mr]
+        pop = df["popularity"].to_numpy(dtype=float)
+        # percentile rank in 0..1 (ties share the average rank)
+        ranks = pd.Series(pop).rank(method="average").to_numpy()
+        self.popularity = np.round((ranks - 1) / max(len(pop) - 1, 1), 2)
+
+    def view(self, item_id: int, similar: Sequence[str] = ()) -> ItemView:
+        """The :class:`ItemView` of one item, with optional memory lines."""
+        i = int(item_id)
+        return ItemView(
+            item_id=i,
+            title=self.titles[i],
+            genres=self.genres[i],
+            year=self.years[i],
+            mean_rating=self.mean_ratings[i],
+            popularity=float(self.popularity[i]),
+            similar=tuple(similar),
+        )
+
+    def views(
+        self, item_ids: Sequence[int], similar: Sequence[Sequence[str]] | None = None
+    ) -> tuple[ItemView, ...]:
+        """Views of several items (a page), with optional memory lines per item."""
+        if similar is None:
+            return tuple(self.view(i) for i in item_ids)
+        return tuple(self.view(i, s) for i, s in zip(item_ids, similar))

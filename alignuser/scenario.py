@@ -1,0 +1,265 @@
+"""Scenario: the typed model of one experiment, loaded from YAML.
+
+A scenario says which data, which population, which memory, which policy, which
+recommenders, and how sessions run. It is a pydantic model: unknown keys and wrong types are
+errors that name the file, the key and the expected type.
+
+Precedence (highest first), tested in ``tests/test_scenario.py``:
+
+1. ``--set a.b=c`` overrides (CLI) or the ``overrides`` argument of :func:`load_scenario`;
+2. the YAML file;
+3. the defaults declared here.
+
+Override values are parsed as YAML scalars/flow collections (``--set session.max_pages=3``,
+``--set recommenders=[{name: ease}]``). List elements are addressed by index
+(``--set recommenders.0.params.l2=100``).
+
+Example:
+    >>> from alignuser.scenario import Scenario
+    >>> s = Scenario.model_validate({"name": "demo", "population": {"n_agents": 10}})
+    >>> s.session.items_per_page
+    4
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alignuser.errors import ScenarioError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticSpec(_Section):
+    """Parameters of the embedded synthetic world."""
+
+    n_users: int = Field(300, ge=1)
+    n_items: int = Field(300, ge=10)
+    n_genres: int = Field(12, ge=2)
+    sessions_per_user: int = Field(3, ge=1)
+    seed: int = 0
+
+
+class DatasetSpec(_Section):
+    """Where the data come from: ``synthetic`` or a path read by a registered loader."""
+
+    source: Literal["synthetic", "path"] = "synthetic"
+    path: str | None = None
+    format: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
+
+    @model_validator(mode="after")
+    def _path_needed(self):
+        if self.source == "path" and not self.path:
+            raise ValueError("dataset.path is required when dataset.source is 'path'")
+        return self
+
+
+class SplitSpec(_Section):
+    """How interactions are split into the training part (recommenders, personas, memory)."""
+
+    method: Literal["none", "random", "temporal", "leave_last_n", "provided"] = "random"
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    valid_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    n_test: int = Field(1, ge=1)
+    name: str | None = None
+
+
+class PopulationSpec(_Section):
+    """Who the agents are: personas derived from the dataset's users, or sampled from a mix."""
+
+    n_agents: int = Field(200, ge=1)
+    source: Literal["dataset", "mix"] = "dataset"
+    mix: str = "personas/mix_default.yaml"
+    archetypes: str = "personas/archetypes.yaml"
+    history_memories: int = Field(20, ge=0)
+
+
+class MemorySpec(_Section):
+    """Episodic memory backend and retrieval."""
+
+    backend: Literal["chroma", "inmemory"] = "chroma"
+    path: str | None = None
+    server_url: str | None = None
+    top_k: int = Field(2, ge=0)
+    recent_k: int = Field(3, ge=0)
+    encoder: Literal["default", "text", "cf"] = "default"
+
+
+class PolicySpec(_Section):
+    """Which registered policy decides, and its parameters."""
+
+    name: str = "choice"
+    params: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+class RecommenderSpec(_Section):
+    """One recommender under evaluation."""
+
+    name: str
+    label: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        """Label used in outputs (``label`` or ``name``)."""
+        return self.label or self.name
+
+
+class SessionSpec(_Section):
+    """Session rules (Agent4Rec: 4 items per page, up to 5 pages)."""
+
+    items_per_page: int = Field(4, ge=1)
+    max_pages: int = Field(5, ge=1)
+    sessions_per_agent: int = Field(1, ge=1)
+    activation_prob: float = Field(1.0, gt=0.0, le=1.0)
+    max_steps: int | None = Field(None, ge=1)
+    update_recommender: bool = False
+
+
+class SocialSpec(_Section):
+    """Social graph and word of mouth."""
+
+    graph: Literal["none", "random", "small_world", "co_rating"] = "none"
+    degree: int = Field(6, ge=1)
+    rewire: float = Field(0.1, ge=0.0, le=1.0)
+    influence: float = Field(1.0, ge=0.0)
+    window: int = Field(3, ge=1)
+    max_lines: int = Field(3, ge=0)
+
+
+class OutputSpec(_Section):
+    """Where results land."""
+
+    dir: str = "runs"
+    report: bool = True
+
+
+class Scenario(_Section):
+    """One experiment. See the module docstring for precedence and overrides."""
+
+    name: str = "scenario"
+    seed: int = 0
+    engine: Literal["local"] = "local"
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    population: PopulationSpec = Field(default_factory=PopulationSpec)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    recommenders: list[RecommenderSpec] = Field(
+        default_factory=lambda: [RecommenderSpec(name="popular"), RecommenderSpec(name="random")]
+    )
+    session: SessionSpec = Field(default_factory=SessionSpec)
+    social: SocialSpec = Field(default_factory=SocialSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    source_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_labels(self):
+        labels = [r.display for r in self.recommenders]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"recommender labels must be unique, repeated: {sorted(dup)}")
+        if not self.recommenders:
+            raise ValueError("at least one recommender is required")
+        return self
+
+    def resolve(self, path: str) -> Path:
+        """Resolve a path relative to the scenario file's folder (or the cwd)."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or p.exists() or not self.source_file:
+            return p
+        cand = Path(self.source_file).parent / p
+        if cand.exists():
+            return cand
+        # packaged resources (personas/*.yaml ship in the repo root next to scenarios/)
+        root = Path(self.source_file).resolve().parent.parent / p
+        return root if root.exists() else p
+
+    def to_yaml(self) -> str:
+        """The fully resolved scenario as YAML (what a run folder records)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        kind = err["type"]
+        msg = err["msg"]
+        if kind == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in err and kind not in ("missing",):
+            msg = f"{msg} (got {err['input']!r})"
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value`` into a key path and a YAML-typed value."""
+    if "=" not in item:
+        raise ScenarioError(f"override {item!r}: expected KEY=VALUE (e.g. session.max_pages=3)")
+    key, raw = item.split("=", 1)
+    if not key.strip():
+        raise ScenarioError(f"override {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a raw scenario dict (in place and returned)."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node: Any = data
+        for i, part in enumerate(path[:-1]):
+            nxt = path[i + 1]
+            if isinstance(node, list):
+                node = node[int(part)]
+                continue
+            if part not in node or node[part] is None:
+                node[part] = [] if nxt.isdigit() else {}
+            node = node[part]
+        last = path[-1]
+        if isinstance(node, list):
+            idx = int(last)
+            if idx >= len(node):
+                raise ScenarioError(f"override {item!r}: index {idx} out of range")
+            node[idx] = value
+        else:
+            node[last] = value
+    return data
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read a scenario YAML file, apply overrides, validate.
+
+    Raises:
+        ScenarioError: Naming the file, the key and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    data = apply_overrides(data, list(overrides or []))
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_errors(exc, str(path))) from None
+    scenario.source_file = str(path)
+    return scenario

@@ -1,0 +1,254 @@
+"""``PopulationModel``: a Mesa 3 model of a persona population browsing one recommender.
+
+Each :meth:`~PopulationModel.step` (no monkey-patching of Mesa; batching lives here):
+
+1. idle agents start a session with ``activation_prob`` (draws from a dedicated generator,
+   one per agent per step, so two recommenders see the same activations: common random
+   numbers);
+2. the recommender fills one page for **all** active agents in one call, excluding what
+   each agent saw in this session and consumed before;
+3. the memory retrieves, in one call, each agent's memories most similar to each item on its
+   page ("similar items you rated") and its most recent memories;
+4. **one** policy call (through the LangChain tool) decides every page;
+5. actions become events, memories (one batched write) and word of mouth; agents that exit
+   or reach ``max_pages`` end their session, answer the satisfaction interview, and their
+   summaries are written.
+
+Time spent per part (recommender, memory, policy, the rest) is in :meth:`part_times`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import mesa
+import numpy as np
+
+from alignuser.env.page import PageState
+from alignuser.interfaces import Feedback
+from alignuser.simulation.agent import UserAgent
+
+
+class PopulationModel(mesa.Model):
+    """A population of :class:`UserAgent` against one recommender.
+
+    Args:
+        population: ``(user_id, persona_text, features)`` per agent.
+        recommender: A fitted recommender.
+        decide: Batched decision function (usually the policy's LangChain tool).
+        memory: Episodic memory (already holding the agents' history memories).
+        catalog_view: Item display fields.
+        session: ``SessionSpec`` of the scenario.
+        memory_spec: ``MemorySpec`` (``top_k`` similar, ``recent_k`` recent lines).
+        wom: Word of mouth (``None`` without a social graph).
+        writer: ``RunWriter`` or ``None``.
+        satisfaction: Optional ``(summaries, rng) -> scores`` interview function.
+        max_rating: Top of the rating scale.
+        seed: Seed; activations and policy draws use independent streams derived from it.
+        label: Recommender label written in outputs.
+    """
+
+    def __init__(
+        self,
+        population: Sequence[tuple[int, str, dict]],
+        recommender,
+        decide: Callable[[list[PageState]], list],
+        memory,
+        catalog_view,
+        session,
+        memory_spec,
+        wom=None,
+        writer=None,
+        satisfaction=None,
+        max_rating: int = 5,
+        seed: int = 0,
+        label: str = "recommender",
+        social_influence: float = 1.0,
+    ):
+        super().__init__(seed=seed)
+        ss = np.random.SeedSequence(seed)
+        act_seed, pol_seed = ss.spawn(2)
+        self.activation_rng = np.random.default_rng(act_seed)
+        self.policy_rng = np.random.default_rng(pol_seed)
+        self.spec = session
+        self.memory_spec = memory_spec
+        self.recommender = recommender
+        self.decide = decide
+        self.memory = memory
+        self.view = catalog_view
+        self.wom = wom
+        self.writer = writer
+        self.satisfaction = satisfaction
+        self.max_rating = max_rating
+        self.label = label
+        self.seed_value = seed
+        self.social_influence = social_influence
+        self.population: list[UserAgent] = [
+            UserAgent(self, i, int(u), text, feats) for i, (u, text, feats) in enumerate(population)
+        ]
+        self.timings = {"recommender": 0.0, "memory": 0.0, "policy": 0.0, "total": 0.0}
+        self.last = {"active": 0, "watches": 0, "exits": 0, "rating_sum": 0.0, "pages": 0}
+        self.faults = 0
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "active": lambda m: m.last["active"],
+                "pages": lambda m: m.last["pages"],
+                "watches": lambda m: m.last["watches"],
+                "exits": lambda m: m.last["exits"],
+                "mean_rating": lambda m: (
+                    m.last["rating_sum"] / m.last["watches"] if m.last["watches"] else np.nan
+                ),
+            }
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _pending(self) -> bool:
+        return any(
+            a.in_session or a.sessions_done < self.spec.sessions_per_agent for a in self.population
+        )
+
+    def _states(self, active: list[UserAgent], pages: list[np.ndarray]) -> list[PageState]:
+        k_sim, k_recent = self.memory_spec.top_k, self.memory_spec.recent_k
+        t0 = time.perf_counter()
+        sims: list[list] = [[] for _ in active]
+        if k_sim:
+            q_agents = [a.index for a, p in zip(active, pages) for _ in p]
+            q_items = [int(i) for p in pages for i in p]
+            flat = self.memory.retrieve(q_agents, q_items, k_sim) if q_items else []
+            pos = 0
+            for j, p in enumerate(pages):
+                sims[j] = flat[pos : pos + len(p)]
+                pos += len(p)
+        recent = self.memory.recent([a.index for a in active], k_recent) if k_recent else None
+        self.timings["memory"] += time.perf_counter() - t0
+        step = self.steps
+        states = []
+        for j, (a, p) in enumerate(zip(active, pages)):
+            similar = [[r.text for r in recs] for recs in sims[j]] if k_sim else None
+            feats = dict(a.features)
+            social: tuple[str, ...] = ()
+            if self.wom is not None:
+                social = tuple(self.wom.lines(a.index, step))
+                feats["friend_items"] = self.wom.items(a.index, step)
+                feats["social_influence"] = self.social_influence
+            states.append(
+                PageState(
+                    agent_id=a.index,
+                    persona=a.persona_text,
+                    page=a.page + 1,
+                    items=self.view.views(p, similar),
+                    memories=tuple(r.text for r in recent[j]) if recent is not None else (),
+                    social=social,
+                    max_rating=self.max_rating,
+                    session=a.sessions_done,
+                    features=feats,
+                )
+            )
+        return states
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> None:
+        """One simulation step for the whole population (see the module docstring)."""
+        t_start = time.perf_counter()
+        step = self.steps
+        draws = self.activation_rng.random(len(self.population))
+        for a in self.population:
+            if (
+                not a.in_session
+                and a.sessions_done < self.spec.sessions_per_agent
+                and draws[a.index] < self.spec.activation_prob
+            ):
+                a.start_session(step)
+        active = [a for a in self.population if a.in_session]
+        self.last = {"active": len(active), "watches": 0, "exits": 0, "rating_sum": 0.0, "pages": 0}
+        if not active:
+            self.running = self._pending()
+            self.datacollector.collect(self)
+            self.timings["total"] += time.perf_counter() - t_start
+            return
+
+        t0 = time.perf_counter()
+        users = np.array([a.user_id for a in active], dtype=np.int64)
+        exclude = [np.fromiter(set(a.shown) | a.consumed, dtype=np.int64) for a in active]
+        recs = self.recommender.recommend(users, self.spec.items_per_page, exclude)
+        self.timings["recommender"] += time.perf_counter() - t0
+        pages = [row[row >= 0] for row in np.asarray(recs)]
+
+        session_rows: list[dict] = []
+        exhausted = [a for a, p in zip(active, pages) if len(p) == 0]
+        for a in exhausted:  # nothing left to show: the session ends without a page
+            session_rows.append(a.end_session(step, exited=False))
+        keep = [j for j, p in enumerate(pages) if len(p)]
+        active = [active[j] for j in keep]
+        pages = [pages[j] for j in keep]
+
+        states = self._states(active, pages)
+        t0 = time.perf_counter()
+        actions = self.decide(states)
+        self.timings["policy"] += time.perf_counter() - t0
+
+        events, memories, finished = [], [], []
+        liked_agents, liked_items, liked_ratings, liked_titles = [], [], [], []
+        like_at = 0.8 * self.max_rating
+        for a, p, action in zip(active, pages, actions):
+            titles = [self.view.titles[i] for i in p]
+            ev, mem, done = a.apply(action, step, titles, self.max_rating)
+            events.extend(ev)
+            memories.extend(mem)
+            for m in mem:
+                self.last["watches"] += 1
+                self.last["rating_sum"] += m.rating
+                if m.rating >= like_at:
+                    liked_agents.append(a.index)
+                    liked_items.append(m.item_id)
+                    liked_ratings.append(m.rating)
+                    liked_titles.append(self.view.titles[m.item_id])
+            if done:
+                finished.append((a, action.exit))
+        self.last["pages"] = len(active)
+
+        t0 = time.perf_counter()
+        if memories:
+            self.memory.add(memories)
+        self.timings["memory"] += time.perf_counter() - t0
+        if self.wom is not None and liked_items:
+            self.wom.record(step, liked_agents, liked_items, liked_ratings, liked_titles)
+        if self.spec.update_recommender and events:
+            t0 = time.perf_counter()
+            self.recommender.update(
+                Feedback(
+                    user_ids=np.array([e["user_id"] for e in events]),
+                    item_ids=np.array([e["item_id"] for e in events]),
+                    clicked=np.array([e["watched"] for e in events]),
+                    ratings=np.array([e["rating"] for e in events]),
+                )
+            )
+            self.timings["recommender"] += time.perf_counter() - t0
+
+        ended = [a.end_session(step, exited) for a, exited in finished]
+        self.last["exits"] = len(ended)
+        if ended and self.satisfaction is not None:
+            t0 = time.perf_counter()
+            scores = self.satisfaction(ended, self.policy_rng)
+            self.timings["policy"] += time.perf_counter() - t0
+            for row, s in zip(ended, scores):
+                row["satisfaction"] = float(s)
+        session_rows.extend(ended)
+
+        if self.writer is not None:
+            tag = {"recommender": self.label, "seed": self.seed_value}
+            self.writer.add_events([{**tag, **e} for e in events])
+            self.writer.add_sessions([{**tag, **r} for r in session_rows])
+            self.writer.flush()
+        self.datacollector.collect(self)
+        self.running = self._pending()
+        self.timings["total"] += time.perf_counter() - t_start
+
+    def part_times(self) -> dict[str, float]:
+        """Seconds per part; ``mesa`` is everything else in the step (agent loop, states)."""
+        t = self.timings
+        parts = {k: t[k] for k in ("recommender", "memory", "policy")}
+        parts["mesa"] = max(t["total"] - sum(parts.values()), 0.0)
+        parts["total"] = t["total"]
+        return parts

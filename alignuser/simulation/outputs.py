@@ -1,0 +1,118 @@
+"""The run folder: what a run writes, as it goes, and how to read it back.
+
+Layout of ``RUN_DIR`` (documented in the README, "Where results land")::
+
+    scenario.yaml            the fully resolved scenario
+    manifest.json            versions, seed, status, timings per recommender
+    events/<label>/part-*.parquet     one row per item shown (written every step)
+    sessions/<label>/part-*.parquet   one row per finished session
+    series/<label>.parquet   Mesa DataCollector model series (per step)
+    metrics.json, metrics.md macro outcomes with bootstrap 95% CIs, ranking
+    report.html              tables and plots
+    memory/                  Chroma store of the run's episodic memories
+
+Event columns: ``recommender, seed, step, agent_id, user_id, session, page, position,
+item_id, watched, rating, exit``. Session columns: ``recommender, seed, agent_id, user_id,
+session, start_step, end_step, pages, shown, watches, likes, mean_rating, exit_page,
+exited, satisfaction``.
+
+Parts are written atomically (temporary name, then rename), so a killed run leaves only
+complete files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+EVENT_COLUMNS = [
+    "recommender", "seed", "step", "agent_id", "user_id", "session", "page",
+    "position", "item_id", "watched", "rating", "exit",
+]  # fmt: skip
+SESSION_COLUMNS = [
+    "recommender", "seed", "agent_id", "user_id", "session", "start_step", "end_step",
+    "pages", "shown", "watches", "likes", "mean_rating", "exit_page", "exited", "satisfaction",
+]  # fmt: skip
+
+
+def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Appends events and sessions of one recommender's run as Parquet parts.
+
+    Args:
+        run_dir: The run folder.
+        label: Recommender label (sub-folder name).
+    """
+
+    def __init__(self, run_dir: str | Path, label: str):
+        self.run_dir = Path(run_dir)
+        self.label = label
+        self._events: list[dict] = []
+        self._sessions: list[dict] = []
+        self._part = 0
+
+    def add_events(self, rows: list[dict]) -> None:
+        """Buffer event rows (flushed by :meth:`flush`)."""
+        self._events.extend(rows)
+
+    def add_sessions(self, rows: list[dict]) -> None:
+        """Buffer session rows."""
+        self._sessions.extend(rows)
+
+    def flush(self) -> None:
+        """Write buffered rows as new part files."""
+        name = f"part-{self._part:06d}.parquet"
+        if self._events:
+            frame = pd.DataFrame(self._events, columns=EVENT_COLUMNS)
+            _atomic_parquet(frame, self.run_dir / "events" / self.label / name)
+        if self._sessions:
+            frame = pd.DataFrame(self._sessions, columns=SESSION_COLUMNS)
+            _atomic_parquet(frame, self.run_dir / "sessions" / self.label / name)
+        if self._events or self._sessions:
+            self._part += 1
+        self._events, self._sessions = [], []
+
+    def write_series(self, frame: pd.DataFrame) -> None:
+        """Write the DataCollector model series."""
+        _atomic_parquet(frame, self.run_dir / "series" / f"{self.label}.parquet")
+
+
+def _read_parts(folder: Path, columns: list[str]) -> pd.DataFrame:
+    parts = sorted(folder.glob("*/part-*.parquet"))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return frame
+
+
+def read_events(run_dir: str | Path) -> pd.DataFrame:
+    """All events of a run (every recommender), in write order."""
+    return _read_parts(Path(run_dir) / "events", EVENT_COLUMNS)
+
+
+def read_sessions(run_dir: str | Path) -> pd.DataFrame:
+    """All finished sessions of a run."""
+    return _read_parts(Path(run_dir) / "sessions", SESSION_COLUMNS)
+
+
+def read_manifest(run_dir: str | Path) -> dict:
+    """The run's manifest (``{}`` when absent)."""
+    p = Path(run_dir) / "manifest.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    """Write JSON atomically (sorted keys, UTF-8)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,320 @@
+"""``run(scenario)``: the whole pipeline behind ``alignuser run``.
+
+Steps: load the data (or build the synthetic world), split, compute item statistics on the
+training part, build personas, then for each recommender of the scenario: fit it on the
+training part, give the population fresh memories seeded with each agent's history, and run
+a :class:`~alignuser.simulation.model.PopulationModel` until every session has ended. Every
+recommender faces the same agents with the same seed (common random numbers). Finally the
+macro outcomes, their CIs and a report are written.
+
+Example:
+    >>> from alignuser.scenario import Scenario  # doctest: +SKIP
+    >>> from alignuser.simulation.runner import run  # doctest: +SKIP
+    >>> run_dir = run(Scenario(name="tiny"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alignuser.data.dataset import Dataset, RatingScale
+from alignuser.data.tables import Catalog, Interactions
+from alignuser.env.views import CatalogView
+from alignuser.interfaces import MemoryRecord
+from alignuser.scenario import Scenario
+from alignuser.simulation.outputs import RunWriter, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Everything the population needs that does not depend on the recommender."""
+
+    dataset: Dataset
+    train: Interactions
+    catalog: Catalog
+    view: CatalogView
+    scale: RatingScale
+    personas: list
+    agent_users: np.ndarray
+    encoder: object
+    history: list[list[MemoryRecord]]
+
+
+def load_data(scenario: Scenario) -> Dataset:
+    """The scenario's dataset (synthetic world or a loader)."""
+    spec = scenario.dataset
+    if spec.source == "synthetic":
+        from alignuser.data.synthetic import SyntheticWorld
+
+        syn = spec.synthetic
+        world = SyntheticWorld(
+            n_users=syn.n_users, n_items=syn.n_items, n_genres=syn.n_genres, seed=syn.seed
+        )
+        return world.dataset(n_sessions_per_user=syn.sessions_per_user, seed=syn.seed)
+    from alignuser.data.loaders import load_dataset
+
+    return load_dataset(scenario.resolve(spec.path), format=spec.format, **spec.options)
+
+
+def split_train(scenario: Scenario, dataset: Dataset) -> Interactions:
+    """The training part of the interactions under the scenario's split."""
+    from alignuser.data import splits
+
+    sp = scenario.split
+    inter = dataset.interactions
+    if sp.method == "none":
+        return inter
+    if sp.method == "random":
+        return splits.random_split(inter, sp.test_fraction, sp.valid_fraction, seed=scenario.seed).train
+    if sp.method == "temporal":
+        return splits.temporal_split(inter, sp.test_fraction, sp.valid_fraction).train
+    if sp.method == "leave_last_n":
+        return splits.leave_last_n(inter, n_test=sp.n_test).train
+    return splits.provided_split(dataset, sp.name).train
+
+
+def _history(
+    agent_users: np.ndarray, train: Interactions, view: CatalogView, scale: RatingScale, n: int
+) -> list[list[MemoryRecord]]:
+    """Each agent's ``n`` most recent training interactions as memories."""
+    from alignuser.env.text import memory_line
+
+    if n == 0 or not len(train):
+        return [[] for _ in agent_users]
+    df = train.df.sort_values(["user_id", "timestamp"], kind="stable")
+    last = df.groupby("user_id", sort=False).tail(n)
+    by_user = {int(u): g for u, g in last.groupby("user_id", sort=False)}
+    out = []
+    for agent, user in enumerate(agent_users):
+        g = by_user.get(int(user))
+        recs = []
+        if g is not None:
+            for item, rating in zip(g["item_id"].to_numpy(), g["rating"].to_numpy()):
+                title = view.titles[int(item)]
+                if np.isnan(rating):
+                    text, r = f"I watched {title}", None
+                else:
+                    text, r = memory_line(title, float(rating), scale.max), float(rating)
+                recs.append(MemoryRecord(agent, int(item), text, r, page=0, step=-1, kind="history"))
+        out.append(recs)
+    return out
+
+
+def prepare(scenario: Scenario) -> Prepared:
+    """Load, split, derive personas and choose the population."""
+    from alignuser.memory.encoders import CFItemEncoder, HashingTextEncoder, default_encoder
+    from alignuser.personas.derive import derive_personas
+
+    dataset = load_data(scenario)
+    train = split_train(scenario, dataset)
+    catalog = dataset.catalog.with_statistics(train)
+    view = CatalogView(catalog)
+    scale = dataset.scale or RatingScale(5)
+    rng = np.random.default_rng(scenario.seed)
+    n = scenario.population.n_agents
+    if scenario.population.source == "dataset":
+        pool = derive_personas(train, catalog, dataset.users, scale)
+        idx = np.sort(rng.choice(len(pool), size=n, replace=n > len(pool)))
+        personas = [pool[i] for i in idx]
+        agent_users = np.array([p.user_id for p in personas], dtype=np.int64)
+    else:
+        from alignuser.personas.library import load_archetypes, load_mix, sample_from_mix
+
+        archetypes = load_archetypes(scenario.resolve(scenario.population.archetypes))
+        mix = load_mix(scenario.resolve(scenario.population.mix))
+        personas = sample_from_mix(mix, archetypes, n, catalog.genre_vocabulary, seed=scenario.seed)
+        agent_users = dataset.n_users + np.arange(n, dtype=np.int64)  # cold users
+    enc = scenario.memory.encoder
+    if enc == "text":
+        encoder = HashingTextEncoder(catalog)
+    elif enc == "cf":
+        encoder = CFItemEncoder(train, catalog.n_items, seed=scenario.seed)
+    else:
+        encoder = default_encoder(catalog, train, seed=scenario.seed)
+    history = _history(agent_users, train, view, scale, scenario.population.history_memories)
+    return Prepared(dataset, train, catalog, view, scale, personas, agent_users, encoder, history)
+
+
+def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
+    """A fresh episodic memory for one recommender's run."""
+    spec = scenario.memory
+    if spec.backend == "inmemory":
+        from alignuser.memory.inmemory import InMemoryMemory
+
+        return InMemoryMemory(encoder)
+    from alignuser.memory.chroma import ChromaMemory
+
+    name = "mem-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in label)
+    if spec.server_url:
+        return ChromaMemory(encoder, server_url=spec.server_url, collection=f"{scenario.name}-{name}")
+    path = Path(spec.path) if spec.path else run_dir / "memory"
+    return ChromaMemory(encoder, path=path, collection=name)
+
+
+def make_policy(scenario: Scenario):
+    """The scenario's policy (a registered name plus params, or a checkpoint)."""
+    from alignuser.policy.registry import make_policy as _make
+
+    params = dict(scenario.policy.params)
+    if scenario.policy.checkpoint:
+        params["checkpoint"] = str(scenario.resolve(scenario.policy.checkpoint))
+    return _make(scenario.policy.name, **params)
+
+
+def _decider(policy, rng):
+    """One LangChain tool call per step carrying the whole batch."""
+    from alignuser.policy.tools import make_policy_tool
+
+    tool = make_policy_tool(policy, rng)
+    return lambda states: tool.invoke({"states": states}) if states else []
+
+
+def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None):
+    """Run the population against one recommender; returns its manifest entry."""
+    from alignuser.recommenders.registry import make_recommender
+    from alignuser.simulation.model import PopulationModel
+    from alignuser.simulation.social import WordOfMouth, build_graph
+
+    label = rec_spec.display
+    t0 = time.perf_counter()
+    rec = make_recommender(rec_spec.name, seed=scenario.seed, **rec_spec.params)
+    rec.fit(prep.train, prep.catalog)
+    fit_s = time.perf_counter() - t0
+    memory = make_memory(scenario, prep.encoder, run_dir, label)
+    memory.add([r for recs in prep.history for r in recs])
+    wom = None
+    if scenario.social.graph != "none":
+        matrix = prep.train.to_csr(
+            n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1), n_items=prep.catalog.n_items
+        )[prep.agent_users]
+        graph = build_graph(
+            scenario.social.graph, len(prep.agent_users), scenario.social.degree,
+            scenario.social.rewire, seed=scenario.seed, user_matrix=matrix,
+        )  # fmt: skip
+        wom = WordOfMouth(graph, scenario.social.window, scenario.social.max_lines)
+    from alignuser.personas.text import render_persona
+
+    population = [
+        (int(u), render_persona(p), p.to_features()) for u, p in zip(prep.agent_users, prep.personas)
+    ]
+    policy_rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, 1]))
+    model = PopulationModel(
+        population, rec, _decider(policy, policy_rng), memory, prep.view, scenario.session,
+        scenario.memory, wom=wom, writer=RunWriter(run_dir, label),
+        satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
+        seed=scenario.seed, label=label, social_influence=scenario.social.influence,
+    )  # fmt: skip
+    s = scenario.session
+    cap = s.max_steps or int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    t1 = time.perf_counter()
+    while model.running and model.steps < cap:
+        model.step()
+        if progress is not None:
+            progress(label, model.steps, cap)
+    sim_s = time.perf_counter() - t1
+    model.writer.write_series(model.datacollector.get_model_vars_dataframe().reset_index(names="step"))
+    if hasattr(memory, "close"):
+        memory.close()
+    pages = int(sum(a.page for a in model.population))  # pages of unfinished sessions
+    series = model.datacollector.get_model_vars_dataframe()
+    agent_pages = int(series["pages"].sum())
+    return {
+        "label": label,
+        "name": rec_spec.name,
+        "fit_seconds": round(fit_s, 3),
+        "simulate_seconds": round(sim_s, 3),
+        "steps": int(model.steps),
+        "agent_pages": agent_pages,
+        "agent_pages_per_second": round(agent_pages / sim_s, 1) if sim_s else None,
+        "unfinished_pages": pages if model.running else 0,
+        "part_seconds": {k: round(v, 3) for k, v in model.part_times().items()},
+        "faults": model.faults,
+    }
+
+
+def new_run_dir(scenario: Scenario) -> Path:
+    """``<output.dir>/<name>-<UTC timestamp>`` (made unique)."""
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    base = Path(scenario.output.dir) / f"{scenario.name}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) -> Path:
+    """Run a scenario end to end and return the run folder.
+
+    Args:
+        scenario: The validated scenario.
+        run_dir: Where to write (default: a new folder under ``scenario.output.dir``).
+        progress: Optional callback ``(label, step, max_steps)``.
+    """
+    import alignuser
+
+    run_dir = Path(run_dir) if run_dir else new_run_dir(scenario)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    manifest = {
+        "alignuser": alignuser.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.system()}",
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "status": "running",
+        "recommenders": {},
+    }
+    write_json(run_dir / "manifest.json", manifest)
+    t0 = time.perf_counter()
+    prep = prepare(scenario)
+    manifest["prepare_seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["dataset"] = prep.dataset.summary()
+    manifest["n_agents"] = len(prep.agent_users)
+    manifest["n_items"] = prep.catalog.n_items
+    manifest["max_rating"] = prep.scale.max
+    policy = make_policy(scenario)
+    for spec in scenario.recommenders:
+        manifest["recommenders"][spec.display] = run_one(scenario, prep, spec, policy, run_dir, progress)
+        write_json(run_dir / "manifest.json", manifest)
+    if hasattr(policy, "stats"):
+        manifest["policy_stats"] = dict(policy.stats)
+    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
+    manifest["status"] = "complete"
+    manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(run_dir / "manifest.json", manifest)
+    return run_dir
+
+
+def finalize(run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenario | None = None) -> pd.DataFrame:
+    """Compute macro outcomes and write ``metrics.json``, ``metrics.md`` and the report."""
+    from alignuser.evaluation.macro import macro_outcomes, rank_recommenders, wide
+    from alignuser.simulation.outputs import read_events, read_sessions
+
+    events, sessions = read_events(run_dir), read_sessions(run_dir)
+    genres = [frozenset(g) for g in catalog.df["genres"]]
+    table = macro_outcomes(
+        events, sessions, catalog.n_items, catalog.df["popularity"].to_numpy(float), genres,
+        max_rating, seed=scenario.seed if scenario else 0,
+    )  # fmt: skip
+    ranking = rank_recommenders(table, "watch_rate")
+    write_json(
+        run_dir / "metrics.json",
+        {"outcomes": table.to_dict(orient="records"), "ranking": ranking.to_dict(orient="records")},
+    )
+    md = ["# Macro outcomes (value [95% CI])", "", wide(table).to_markdown(), "", "## Ranking by watch_rate", "", ranking.to_markdown(index=False)]
+    (run_dir / "metrics.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    if scenario is None or scenario.output.report:
+        from alignuser.evaluation.report import write_report
+
+        write_report(run_dir, table, ranking, events, sessions)
+    return table
