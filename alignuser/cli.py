@@ -27,7 +27,7 @@ SetOpt = typer.Option(None, "--set", help="Override a scenario key: a.b=value (r
 def _console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, width=max(Console(stderr=True).width, 140))
 
 
 def _load(path: Path, overrides: list[str] | None):
@@ -54,7 +54,14 @@ def _summary(run_dir: Path) -> None:
     for r in metrics["outcomes"]:
         rows.setdefault(r["recommender"], {})[r["metric"]] = r
     table = Table(title=f"Macro outcomes ({manifest.get('n_agents')} agents, 95% CI)")
-    cols = ["watch_rate", "likes_per_page", "pages_per_session", "mean_rating", "satisfaction", "coverage"]
+    cols = [
+        "watch_rate",
+        "likes_per_page",
+        "pages_per_session",
+        "mean_rating",
+        "satisfaction",
+        "coverage",
+    ]
     table.add_column("rank")
     table.add_column("recommender")
     for c in cols:
@@ -65,7 +72,13 @@ def _summary(run_dir: Path) -> None:
         cells = []
         for c in cols:
             m = rows[name].get(c)
-            cells.append("-" if m is None or m["value"] is None else f"{m['value']:.3f} ±{(m['ci_high'] - m['ci_low']) / 2:.3f}" if m["ci_low"] is not None else f"{m['value']:.3f}")
+            cells.append(
+                "-"
+                if m is None or m["value"] is None
+                else f"{m['value']:.3f} ±{(m['ci_high'] - m['ci_low']) / 2:.3f}"
+                if m["ci_low"] is not None
+                else f"{m['value']:.3f}"
+            )
         speed = manifest.get("recommenders", {}).get(name, {}).get("agent_pages_per_second")
         table.add_row(str(rk["rank"]), name, *cells, str(speed))
     _console().print(table)
@@ -89,7 +102,9 @@ def _run(scenario, out: Path | None) -> Path:
 
         run_dir = run(scenario, out, progress=progress)
     _summary(run_dir)
-    _console().print(f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)")
+    _console().print(
+        f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"
+    )
     return run_dir
 
 
@@ -131,7 +146,11 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -
 
 def _packaged_scenario(name: str) -> Path:
     here = Path(__file__).resolve().parent
-    for cand in (Path.cwd() / "scenarios" / name, here.parent / "scenarios" / name, here / "resources" / "scenarios" / name):
+    for cand in (
+        Path.cwd() / "scenarios" / name,
+        here.parent / "scenarios" / name,
+        here / "resources" / "scenarios" / name,
+    ):
         if cand.exists():
             return cand
     raise typer.BadParameter(f"scenario {name} not found")

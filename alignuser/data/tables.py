@@ -55,7 +55,9 @@ def _coerce(frame: pd.DataFrame, schema: dict[str, object], name: str) -> pd.Dat
             try:
                 out[col] = out[col].astype(dtype)
             except (TypeError, ValueError) as exc:
-                raise DatasetError(f"{name}: column {col!r} cannot be read as {dtype}: {exc}")
+                raise DatasetError(
+                    f"{name}: column {col!r} cannot be read as {dtype}: {exc}"
+                ) from exc
     return out.reset_index(drop=True)
 
 
@@ -202,10 +204,7 @@ class Interactions(_Table):
 
     def items_by_user(self) -> dict[int, np.ndarray]:
         """Map user id -> array of item ids (in row order)."""
-        return {
-            int(u): g.to_numpy()
-            for u, g in self.df.groupby("user_id", sort=True)["item_id"]
-        }
+        return {int(u): g.to_numpy() for u, g in self.df.groupby("user_id", sort=True)["item_id"]}
 
     def subset(self, mask: np.ndarray | pd.Series) -> Interactions:
         """Rows where ``mask`` is true, as a new table."""

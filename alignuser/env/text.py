@@ -238,9 +238,7 @@ def parse_action(text: str, item_ids: tuple[int, ...] | list[int], max_rating: i
 _BLOCK_RE = re.compile(r"(?m)^\s*1\. (?:WATCH \d+|SKIP)\s*$")
 
 
-def extract_action(
-    text: str, item_ids: tuple[int, ...] | list[int], max_rating: int
-) -> PageAction:
+def extract_action(text: str, item_ids: tuple[int, ...] | list[int], max_rating: int) -> PageAction:
     """Find and strictly parse the first action block inside a longer answer.
 
     Chat models add prose around the answer; this looks for a line ``1. WATCH r`` or

@@ -40,7 +40,9 @@ class CatalogView:
         years = df["year"]
         self.years: list[int | None] = [None if pd.isna(y) else int(y) for y in years]
         mr = df["mean_rating"].to_numpy(dtype=float)
-        self.mean_ratings: list[float | None] = [None if np.isnan(x) else round(float(x), 2) for x in mr]
+        self.mean_ratings: list[float | None] = [
+            None if np.isnan(x) else round(float(x), 2) for x in mr
+        ]
         pop = df["popularity"].to_numpy(dtype=float)
         # percentile rank in 0..1 (ties share the average rank)
         ranks = pd.Series(pop).rank(method="average").to_numpy()

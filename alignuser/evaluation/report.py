@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-KEY_METRICS = ["watch_rate", "likes_per_page", "pages_per_session", "mean_rating", "satisfaction", "coverage"]
+KEY_METRICS = [
+    "watch_rate",
+    "likes_per_page",
+    "pages_per_session",
+    "mean_rating",
+    "satisfaction",
+    "coverage",
+]
 
 
 def _plt():
@@ -43,8 +50,8 @@ def figure_outcomes(table: pd.DataFrame, out: Path) -> str:
     for ax, metric in zip(axes.ravel(), metrics):
         t = table[table["metric"] == metric].sort_values("recommender")
         v = t["value"].to_numpy(float)
-        lo = np.nan_to_num(v - t["ci_low"].to_numpy(float))
-        hi = np.nan_to_num(t["ci_high"].to_numpy(float) - v)
+        lo = np.clip(np.nan_to_num(v - t["ci_low"].to_numpy(float)), 0, None)
+        hi = np.clip(np.nan_to_num(t["ci_high"].to_numpy(float) - v), 0, None)
         ax.bar(t["recommender"], v, yerr=[lo, hi], capsize=4, color="#4878a8")
         ax.set_title(metric)
         ax.tick_params(axis="x", rotation=30)

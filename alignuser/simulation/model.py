@@ -230,7 +230,16 @@ class PopulationModel(mesa.Model):
         self.last["exits"] = len(ended)
         if ended and self.satisfaction is not None:
             t0 = time.perf_counter()
-            scores = self.satisfaction(ended, self.policy_rng)
+            summaries = [
+                {
+                    **r,
+                    "max_rating": self.max_rating,
+                    "n_watched": r["watches"],
+                    "n_shown": r["shown"],
+                }
+                for r in ended
+            ]
+            scores = self.satisfaction(summaries, self.policy_rng)
             self.timings["policy"] += time.perf_counter() - t0
             for row, s in zip(ended, scores):
                 row["satisfaction"] = float(s)

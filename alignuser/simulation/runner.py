@@ -75,7 +75,9 @@ def split_train(scenario: Scenario, dataset: Dataset) -> Interactions:
     if sp.method == "none":
         return inter
     if sp.method == "random":
-        return splits.random_split(inter, sp.test_fraction, sp.valid_fraction, seed=scenario.seed).train
+        return splits.random_split(
+            inter, sp.test_fraction, sp.valid_fraction, seed=scenario.seed
+        ).train
     if sp.method == "temporal":
         return splits.temporal_split(inter, sp.test_fraction, sp.valid_fraction).train
     if sp.method == "leave_last_n":
@@ -105,7 +107,9 @@ def _history(
                     text, r = f"I watched {title}", None
                 else:
                     text, r = memory_line(title, float(rating), scale.max), float(rating)
-                recs.append(MemoryRecord(agent, int(item), text, r, page=0, step=-1, kind="history"))
+                recs.append(
+                    MemoryRecord(agent, int(item), text, r, page=0, step=-1, kind="history")
+                )
         out.append(recs)
     return out
 
@@ -156,7 +160,9 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
 
     name = "mem-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in label)
     if spec.server_url:
-        return ChromaMemory(encoder, server_url=spec.server_url, collection=f"{scenario.name}-{name}")
+        return ChromaMemory(
+            encoder, server_url=spec.server_url, collection=f"{scenario.name}-{name}"
+        )
     path = Path(spec.path) if spec.path else run_dir / "memory"
     return ChromaMemory(encoder, path=path, collection=name)
 
@@ -173,10 +179,10 @@ def make_policy(scenario: Scenario):
 
 def _decider(policy, rng):
     """One LangChain tool call per step carrying the whole batch."""
-    from alignuser.policy.tools import make_policy_tool
+    from alignuser.policy.tools import StateBatch, make_policy_tool
 
     tool = make_policy_tool(policy, rng)
-    return lambda states: tool.invoke({"states": states}) if states else []
+    return lambda states: tool.invoke({"batch": StateBatch(states)}) if states else []
 
 
 def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None):
@@ -195,7 +201,8 @@ def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path,
     wom = None
     if scenario.social.graph != "none":
         matrix = prep.train.to_csr(
-            n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1), n_items=prep.catalog.n_items
+            n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1),
+            n_items=prep.catalog.n_items,
         )[prep.agent_users]
         graph = build_graph(
             scenario.social.graph, len(prep.agent_users), scenario.social.degree,
@@ -205,7 +212,8 @@ def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path,
     from alignuser.personas.text import render_persona
 
     population = [
-        (int(u), render_persona(p), p.to_features()) for u, p in zip(prep.agent_users, prep.personas)
+        (int(u), render_persona(p), p.to_features())
+        for u, p in zip(prep.agent_users, prep.personas)
     ]
     policy_rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, 1]))
     model = PopulationModel(
@@ -215,14 +223,19 @@ def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path,
         seed=scenario.seed, label=label, social_influence=scenario.social.influence,
     )  # fmt: skip
     s = scenario.session
-    cap = s.max_steps or int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    cap = (
+        s.max_steps
+        or int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    )
     t1 = time.perf_counter()
     while model.running and model.steps < cap:
         model.step()
         if progress is not None:
             progress(label, model.steps, cap)
     sim_s = time.perf_counter() - t1
-    model.writer.write_series(model.datacollector.get_model_vars_dataframe().reset_index(names="step"))
+    model.writer.write_series(
+        model.datacollector.get_model_vars_dataframe().reset_index(names="step")
+    )
     if hasattr(memory, "close"):
         memory.close()
     pages = int(sum(a.page for a in model.population))  # pages of unfinished sessions
@@ -284,7 +297,9 @@ def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) ->
     manifest["max_rating"] = prep.scale.max
     policy = make_policy(scenario)
     for spec in scenario.recommenders:
-        manifest["recommenders"][spec.display] = run_one(scenario, prep, spec, policy, run_dir, progress)
+        manifest["recommenders"][spec.display] = run_one(
+            scenario, prep, spec, policy, run_dir, progress
+        )
         write_json(run_dir / "manifest.json", manifest)
     if hasattr(policy, "stats"):
         manifest["policy_stats"] = dict(policy.stats)
@@ -295,7 +310,9 @@ def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) ->
     return run_dir
 
 
-def finalize(run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenario | None = None) -> pd.DataFrame:
+def finalize(
+    run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenario | None = None
+) -> pd.DataFrame:
     """Compute macro outcomes and write ``metrics.json``, ``metrics.md`` and the report."""
     from alignuser.evaluation.macro import macro_outcomes, rank_recommenders, wide
     from alignuser.simulation.outputs import read_events, read_sessions
@@ -311,7 +328,15 @@ def finalize(run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenari
         run_dir / "metrics.json",
         {"outcomes": table.to_dict(orient="records"), "ranking": ranking.to_dict(orient="records")},
     )
-    md = ["# Macro outcomes (value [95% CI])", "", wide(table).to_markdown(), "", "## Ranking by watch_rate", "", ranking.to_markdown(index=False)]
+    md = [
+        "# Macro outcomes (value [95% CI])",
+        "",
+        wide(table).to_markdown(),
+        "",
+        "## Ranking by watch_rate",
+        "",
+        ranking.to_markdown(index=False),
+    ]
     (run_dir / "metrics.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     if scenario is None or scenario.output.report:
         from alignuser.evaluation.report import write_report

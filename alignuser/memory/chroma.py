@@ -1,0 +1,392 @@
+"""``ChromaMemory``: Chroma as the durable store, an in-process index for per-step retrieval.
+
+Layout (chosen from ``benchmarks/memory_layout.py``, see ``benchmarks/results/memory_layout.md``):
+
+* **one collection** for all agents, each memory with ``agent_id`` metadata, written with
+  batched ``add`` each step (chunked to the client's maximum batch size). One collection per
+  agent does not scale (NOTES-STACK: 3 GB RSS at 1,000 agents), and a query filtered by
+  ``where={"agent_id": a}`` costs tens of ms per agent at 100k memories, far too slow for
+  one query per (agent, page item) per step.
+* an in-process :class:`~alignuser.memory.index.MemoryIndex` (the same as
+  :class:`~alignuser.memory.inmemory.InMemoryMemory`) answers ``retrieve`` and ``recent``;
+  it is rebuilt from the collection on :meth:`ChromaMemory.open` (resume).
+  ``serve="chroma"`` answers ``retrieve`` with filtered Chroma queries instead (same results;
+  slow; used to prove both paths agree).
+
+Embeddings are the encoder's item vectors (passed explicitly: Chroma's default embedding
+function downloads a model and fails offline), in an inner-product space, so
+``similarity = 1 - distance``. Memories not about an item store a zero vector.
+
+Record ids are ``"<agent_id>:<n>"`` (``n`` = the agent's ordinal), so shards that own
+disjoint agents can write to one Chroma server without clashing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from alignuser.interfaces import MemoryRecord
+from alignuser.memory.index import MemoryIndex, sim_key
+from alignuser.memory.inmemory import (
+    read_manifest,
+    records_from_frame,
+    records_to_frame,
+    write_manifest,
+)
+
+if TYPE_CHECKING:
+    from alignuser.interfaces import ItemEncoder
+
+__all__ = ["ChromaMemory", "default_store_dir"]
+
+SNAPSHOT = "records.parquet"
+
+logger = logging.getLogger(__name__)
+
+
+def default_store_dir(collection: str = "memories") -> Path:
+    """A fresh folder under ``$ALIGNUSER_MEMORY_DIR`` (default ``./memory``) for a store."""
+    root = Path(os.environ.get("ALIGNUSER_MEMORY_DIR", "memory"))
+    return root / f"{collection}-{uuid.uuid4().hex[:12]}"
+
+
+def _settings():
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False)
+
+
+def _metadata(r: MemoryRecord, seq: int, n: int) -> dict[str, Any]:
+    md: dict[str, Any] = {
+        "agent_id": int(r.agent_id),
+        "item_id": int(r.item_id),
+        "page": int(r.page),
+        "step": int(r.step),
+        "kind": r.kind,
+        "seq": seq,
+        "n": n,
+    }
+    if r.rating is not None:
+        md["rating"] = float(r.rating)
+    if r.meta:
+        md["meta"] = json.dumps(r.meta, sort_keys=True)
+    return md
+
+
+def _record(md: dict[str, Any], text: str) -> MemoryRecord:
+    rating = md.get("rating")
+    return MemoryRecord(
+        int(md["agent_id"]),
+        int(md["item_id"]),
+        text,
+        None if rating is None else float(rating),
+        int(md["page"]),
+        int(md["step"]),
+        str(md["kind"]),
+        json.loads(md["meta"]) if "meta" in md else {},
+    )
+
+
+class ChromaMemory:
+    """Episodic memory stored in a real Chroma collection (embedded or server).
+
+    Args:
+        encoder: Item encoder (its vectors are the embeddings).
+        path: Folder of an embedded ``chromadb.PersistentClient`` (default: a fresh folder
+            under ``memory/``). Ignored when ``server_url`` is given.
+        server_url: ``http://host:port`` of a ``chroma run`` server (``chromadb.HttpClient``).
+        collection: Collection name (3-512 chars of ``[a-zA-Z0-9._-]``).
+        serve: ``"index"`` (default) answers retrieval from the in-process index,
+            ``"chroma"`` from filtered Chroma queries.
+        hnsw: Extra HNSW settings for a new collection, e.g.
+            ``{"ef_construction": 32, "max_neighbors": 8}`` (about 3x faster adds here).
+        write_behind: Queue Chroma writes on one background thread (Chroma releases the
+            GIL, so writes overlap the simulation); the index is updated at once.
+            :meth:`flush`, :meth:`save` and :meth:`close` wait for the queue.
+
+    Example:
+        >>> mem = ChromaMemory(encoder, path="memory/run-1")  # doctest: +SKIP
+        >>> mem.add(records)  # doctest: +SKIP
+        >>> mem.retrieve([0, 1], [42, 7], k=3)  # doctest: +SKIP
+        >>> again = ChromaMemory.open("memory/run-1", encoder)  # doctest: +SKIP
+    """
+
+    backend = "chroma"
+
+    def __init__(
+        self,
+        encoder: ItemEncoder,
+        path: str | Path | None = None,
+        server_url: str | None = None,
+        collection: str = "memories",
+        serve: str = "index",
+        hnsw: dict[str, Any] | None = None,
+        write_behind: bool = False,
+    ):
+        import chromadb
+
+        if serve not in ("index", "chroma"):
+            raise ValueError(f"serve must be 'index' or 'chroma', got {serve!r}")
+        self.encoder = encoder
+        self.serve = serve
+        self.server_url = server_url
+        self.collection_name = collection
+        self.hnsw = {"space": "ip", **(hnsw or {})}
+        self.write_behind = write_behind
+        self._pending: list[Future] = []
+        self._writer: ThreadPoolExecutor | None = None
+        if server_url:
+            u = urlparse(server_url if "://" in server_url else f"http://{server_url}")
+            self.path = None
+            self.client = chromadb.HttpClient(
+                host=u.hostname or "localhost",
+                port=u.port or 8000,
+                ssl=u.scheme == "https",
+                settings=_settings(),
+            )
+        else:
+            self.path = Path(path) if path is not None else default_store_dir(collection)
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=str(self.path), settings=_settings())
+        self.collection = self.client.get_or_create_collection(
+            collection,
+            embedding_function=None,
+            configuration={"hnsw": self.hnsw},
+            metadata={"alignuser": "episodic-memory", "encoder_dim": int(encoder.dim)},
+        )
+        stored_dim = (self.collection.metadata or {}).get("encoder_dim")
+        if stored_dim is not None and int(stored_dim) != int(encoder.dim):
+            raise ValueError(
+                f"collection {collection!r} at {self.location} holds {stored_dim}-d embeddings "
+                f"but the encoder gives {encoder.dim}-d vectors"
+            )
+        self.batch_size = int(self.client.get_max_batch_size())
+        self.index = MemoryIndex(encoder)
+        self._rebuild()
+
+    @property
+    def location(self) -> str:
+        """The server URL or the store folder."""
+        return self.server_url or str(self.path)
+
+    @classmethod
+    def open(
+        cls, location: str | Path, encoder: ItemEncoder, collection: str | None = None, **kw: Any
+    ) -> ChromaMemory:
+        """Open a stored collection (folder or ``http://`` URL) and rebuild the index from it."""
+        loc = str(location)
+        if loc.startswith(("http://", "https://")):
+            return cls(encoder, server_url=loc, collection=collection or "memories", **kw)
+        if collection is None:
+            try:
+                collection = read_manifest(loc).get("collection", "memories")
+            except FileNotFoundError:
+                collection = "memories"
+        return cls(encoder, path=loc, collection=collection, **kw)
+
+    load = open
+
+    def _rebuild(self) -> None:
+        total = self.collection.count()
+        if not total or self._load_snapshot(total):
+            return
+        rows: list[tuple[int, int, int, MemoryRecord]] = []
+        for off in range(0, total, self.batch_size):
+            got = self.collection.get(
+                include=["metadatas", "documents"], limit=self.batch_size, offset=off
+            )
+            for md, doc in zip(got["metadatas"], got["documents"]):
+                rows.append((int(md["seq"]), int(md["agent_id"]), int(md["n"]), _record(md, doc)))
+        rows.sort(key=lambda t: t[:3])
+        self.index.add([t[3] for t in rows])
+        logger.info("rebuilt memory index from %s: %d memories", self.location, len(rows))
+
+    def _load_snapshot(self, total: int) -> bool:
+        """Fill the index from ``records.parquet`` written by :meth:`save`, if still current.
+
+        The snapshot is used only when its manifest names this collection and its count
+        equals the collection's (memories are only ever added); otherwise the index is
+        rebuilt from Chroma.
+        """
+        if self.path is None or not (self.path / SNAPSHOT).is_file():
+            return False
+        try:
+            info = read_manifest(self.path)
+        except (FileNotFoundError, ValueError):
+            return False
+        if info.get("collection") != self.collection_name or info.get("count") != total:
+            return False
+        import pandas as pd
+
+        self.index.add(records_from_frame(pd.read_parquet(self.path / SNAPSHOT)))
+        logger.info("loaded memory index snapshot %s: %d memories", self.path / SNAPSHOT, total)
+        return True
+
+    def add(self, records: Sequence[MemoryRecord]) -> None:
+        """Store a batch of memories: one chunked Chroma ``add``, then the index."""
+        records = list(records)
+        if not records:
+            return
+        seq0 = len(self.index)
+        seen: dict[int, int] = {}
+        ids, metas = [], []
+        for j, r in enumerate(records):
+            a = int(r.agent_id)
+            n = seen.get(a, self.index.count(a))
+            seen[a] = n + 1
+            ids.append(f"{a}:{n}")
+            metas.append(_metadata(r, seq0 + j, n))
+        mat, idx = self.index.vectors.lookup(np.array([r.item_id for r in records]))
+        emb = mat[idx]
+        docs = [r.text for r in records]
+        self._raise_failed()
+        for s in range(0, len(records), self.batch_size):
+            e = s + self.batch_size
+            chunk = {
+                "ids": ids[s:e],
+                "embeddings": emb[s:e],
+                "metadatas": metas[s:e],
+                "documents": docs[s:e],
+            }
+            if self.write_behind:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="chroma-writer")
+                self._pending.append(self._writer.submit(self.collection.add, **chunk))
+            else:
+                self.collection.add(**chunk)
+        self.index.add(records)
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()  # re-raises a failed background write
+
+    def flush(self) -> None:
+        """Wait until every queued write reached Chroma (no-op without ``write_behind``).
+
+        Raises:
+            Exception: The first error of a background write.
+        """
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
+
+    def close(self) -> None:
+        """Flush pending writes and stop the writer thread (the store stays on disk)."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+    def retrieve(
+        self, agent_ids: Sequence[int], query_item_ids: Sequence[int], k: int
+    ) -> list[list[MemoryRecord]]:
+        """Top-``k`` memories of ``agent_ids[i]`` about items like ``query_item_ids[i]``."""
+        if self.serve == "chroma":
+            return self.retrieve_direct(agent_ids, query_item_ids, k)
+        return self.index.retrieve(agent_ids, query_item_ids, k)
+
+    def retrieve_direct(
+        self, agent_ids: Sequence[int], query_item_ids: Sequence[int], k: int, slack: int = 16
+    ) -> list[list[MemoryRecord]]:
+        """Like :meth:`retrieve` but with one Chroma query per pair, filtered by agent.
+
+        Fetches ``k + slack`` nearest memories so that ties at the cut are ordered by
+        recency exactly as the index does.
+        """
+        if len(agent_ids) != len(query_item_ids):
+            raise ValueError(f"{len(agent_ids)} agent ids but {len(query_item_ids)} query items")
+        self.flush()
+        mat, idx = self.index.vectors.lookup(np.asarray(query_item_ids, dtype=np.int64))
+        out: list[list[MemoryRecord]] = []
+        for a, qv in zip(agent_ids, mat[idx]):
+            if k <= 0:
+                out.append([])
+                continue
+            n = k + slack
+            while True:  # a plain agent filter is ~4x faster than adding item_id >= 0
+                res = self.collection.query(
+                    query_embeddings=qv[None, :],
+                    n_results=n,
+                    where={"agent_id": int(a)},
+                    include=["metadatas", "documents", "distances"],
+                )
+                got = [
+                    (md, doc, d)
+                    for md, doc, d in zip(
+                        res["metadatas"][0], res["documents"][0], res["distances"][0]
+                    )
+                    if int(md["item_id"]) >= 0
+                ]
+                if len(got) >= k + slack or len(res["ids"][0]) < n:
+                    break
+                n *= 2
+            keys = sim_key(1.0 - np.array([d for _, _, d in got], np.float64)).tolist()
+            hits = [
+                (-key, -int(md["step"]), -int(md["seq"]), _record(md, doc))
+                for key, (md, doc, _) in zip(keys, got)
+            ]
+            hits.sort(key=lambda t: t[:3])
+            out.append([h[3] for h in hits[:k]])
+        return out
+
+    def recent(self, agent_ids: Sequence[int], k: int) -> list[list[MemoryRecord]]:
+        """The ``k`` most recent memories of each agent, newest first."""
+        return self.index.recent(agent_ids, k)
+
+    def count(self, agent_id: int | None = None) -> int:
+        """Number of memories (of one agent, or all)."""
+        return self.index.count(agent_id)
+
+    def records(self) -> list[MemoryRecord]:
+        """All memories in insertion order."""
+        return list(self.index.records)
+
+    def save(self, path: str | Path) -> None:
+        """Persist to the folder ``path`` as an embedded Chroma store plus ``manifest.json``.
+
+        When ``path`` is this store's own folder, the data is already durable; otherwise the
+        collection is copied there. Either way a ``records.parquet`` snapshot of the index
+        is written, so that :meth:`open` skips the rebuild while the store is unchanged.
+        """
+        import chromadb
+
+        self.flush()
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        if self.path is None or p.resolve() != self.path.resolve():
+            client = chromadb.PersistentClient(path=str(p), settings=_settings())
+            target = client.get_or_create_collection(
+                self.collection_name,
+                embedding_function=None,
+                configuration={"hnsw": self.hnsw},
+                metadata={"alignuser": "episodic-memory", "encoder_dim": int(self.encoder.dim)},
+            )
+            total = self.collection.count()
+            for off in range(0, total, self.batch_size):
+                got = self.collection.get(
+                    include=["metadatas", "documents", "embeddings"],
+                    limit=self.batch_size,
+                    offset=off,
+                )
+                target.upsert(
+                    ids=got["ids"],
+                    embeddings=got["embeddings"],
+                    metadatas=got["metadatas"],
+                    documents=got["documents"],
+                )
+        records_to_frame(self.index.records).to_parquet(p / SNAPSHOT, index=False)
+        write_manifest(
+            p, self.backend, len(self.index), self.encoder, collection=self.collection_name
+        )

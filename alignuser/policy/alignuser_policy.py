@@ -1,0 +1,143 @@
+"""``AlignUserPolicy``: the learned policy as a :class:`~alignuser.interfaces.Policy`.
+
+It scores every legal decision of every page of the batch with a
+:class:`~alignuser.policy.model.PolicyModel` (one forward pass per batch of pages, no free
+generation) and samples actions from those distributions, always legal by construction.
+
+Satisfaction (the post-session 1..10 interview) is a **documented heuristic**, not a model
+output: ``1 + 9 * (0.7 * mean normalised rating of what was watched + 0.3 * min(1, 2 *
+watch rate))``; sessions with nothing watched score from the watch rate alone. It reads the
+summary keys ``ratings`` (list of given ratings), ``n_watched`` / ``n_shown`` (or ``watched``
+/ ``shown``) and ``max_rating`` (default 5).
+
+Example:
+    >>> from alignuser.policy.alignuser_policy import AlignUserPolicy
+    >>> policy = AlignUserPolicy.from_checkpoint("runs/policy")  # doctest: +SKIP
+    >>> actions = policy.decide(states, np.random.default_rng(0))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignuser.env.actions import ItemDecision, PageAction
+from alignuser.env.page import PageState
+
+__all__ = ["AlignUserPolicy", "scores_to_action"]
+
+
+def _temper(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Apply a softmax temperature to Bernoulli probabilities."""
+    if temperature == 1.0:
+        return p
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    logit = np.log(p) - np.log1p(-p)
+    return 1.0 / (1.0 + np.exp(-logit / temperature))
+
+
+def scores_to_action(
+    state: PageState,
+    scores,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    greedy: bool = False,
+) -> PageAction:
+    """Turn one page's :class:`~alignuser.policy.model.PageScores` into a legal action."""
+    n = len(state.items)
+    pw = _temper(np.asarray(scores.watch, dtype=float), temperature)
+    px = float(_temper(np.asarray([scores.exit]), temperature)[0])
+    decisions = []
+    for i, item in enumerate(state.items):
+        pr = np.asarray(scores.rating[i], dtype=float)[: state.max_rating]
+        if temperature != 1.0 and not greedy:
+            pr = np.exp(np.log(np.clip(pr, 1e-12, None)) / temperature)
+        pr = pr / pr.sum()
+        watch = pw[i] >= 0.5 if greedy else rng.random() < pw[i]
+        if watch:
+            r = int(np.argmax(pr)) + 1 if greedy else int(rng.choice(len(pr), p=pr)) + 1
+            decisions.append(ItemDecision(item.item_id, True, r))
+        else:
+            decisions.append(ItemDecision(item.item_id, False, None))
+    leave = px >= 0.5 if greedy else rng.random() < px
+    return PageAction(tuple(decisions), exit=bool(leave or n == 0))
+
+
+class AlignUserPolicy:
+    """The learned AlignUSER user policy.
+
+    Args:
+        model: A trained :class:`~alignuser.policy.model.PolicyModel`.
+        temperature: Sampling temperature on every decision (1.0 = the model's own odds).
+        greedy: Take the most likely decision everywhere (for evaluation).
+        batch_size: Pages per forward pass.
+
+    Example:
+        >>> policy = AlignUserPolicy(model, greedy=True)  # doctest: +SKIP
+        >>> policy.decide(states, np.random.default_rng(0))[0].watched  # doctest: +SKIP
+    """
+
+    name = "alignuser"
+
+    def __init__(self, model, temperature: float = 1.0, greedy: bool = False, batch_size: int = 64):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.model = model
+        self.temperature = float(temperature)
+        self.greedy = bool(greedy)
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs: Any):
+        """Load a checkpoint folder written by the trainer."""
+        from alignuser.policy.checkpoint import load_policy_model
+
+        return cls(load_policy_model(path, device=device), **kwargs)
+
+    def scores(self, states: Sequence[PageState]):
+        """Per-page decision distributions (:class:`~alignuser.policy.model.PageScores`)."""
+        return self.model.score(list(states), batch_size=self.batch_size)
+
+    def decide(self, states: Sequence[PageState], rng: np.random.Generator) -> list[PageAction]:
+        """One legal action per state, sampled (or greedy) from the model's distributions."""
+        if not states:
+            return []
+        scores = self.scores(states)
+        return [
+            scores_to_action(s, sc, rng, self.temperature, self.greedy)
+            for s, sc in zip(states, scores)
+        ]
+
+    def satisfaction(
+        self, summaries: Sequence[dict[str, Any]], rng: np.random.Generator
+    ) -> list[int]:
+        """1..10 satisfaction per finished session (heuristic, see the module docstring)."""
+        out = []
+        for s in summaries:
+            top = float(s.get("max_rating", 5))
+            ratings = [float(r) for r in s.get("ratings", []) if r is not None]
+            shown = float(s.get("n_shown", s.get("shown", 0)) or 0)
+            watched = float(s.get("n_watched", s.get("watched", len(ratings))) or 0)
+            rate = min(1.0, 2.0 * watched / shown) if shown > 0 else 0.0
+            if ratings:
+                quality = float(np.mean([(r - 1) / max(top - 1, 1) for r in ratings]))
+                value = 0.7 * quality + 0.3 * rate
+            else:
+                value = 0.3 * rate
+            out.append(int(np.clip(round(1 + 9 * value), 1, 10)))
+        return out
+
+
+def _register() -> None:
+    try:
+        from alignuser.policy.registry import POLICIES
+    except ImportError:  # pragma: no cover - registry written by another module
+        return
+    if "alignuser" not in POLICIES._items:
+        POLICIES.add("alignuser", AlignUserPolicy)
+
+
+_register()

@@ -1,0 +1,95 @@
+"""Save and load :class:`~alignuser.policy.model.PolicyModel` checkpoints (no pickle).
+
+A checkpoint folder holds::
+
+    policy.json        base, max rating, label format, training config, data, metrics, git rev
+    model/             full weights (model.safetensors + config.json), for tiny / full fine-tune
+    adapter/           or a LoRA adapter (adapter_model.safetensors), for pretrained bases
+    tokenizer/         the tokenizer (tokenizer.json ...)
+
+Example:
+    >>> from alignuser.policy.checkpoint import load_policy_model, save_policy_model
+    >>> save_policy_model(pm, "runs/policy", meta={"metrics": {}})  # doctest: +SKIP
+    >>> pm2 = load_policy_model("runs/policy")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMAT_VERSION", "git_revision", "load_policy_model", "save_policy_model"]
+
+FORMAT_VERSION = 1
+
+
+def git_revision(cwd: str | Path | None = None) -> str | None:
+    """The current git commit of the source tree, or ``None`` when unknown."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def save_policy_model(pm, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``pm`` to ``folder`` (created); ``meta`` is merged into ``policy.json``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    is_lora = hasattr(pm.lm, "peft_config")
+    pm.lm.save_pretrained(folder / ("adapter" if is_lora else "model"), safe_serialization=True)
+    pm.tokenizer.save_pretrained(folder / "tokenizer")
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "info": pm.info,
+        "weights": "adapter" if is_lora else "model",
+        "git_revision": git_revision(),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(meta or {}),
+    }
+    (folder / "policy.json").write_text(json.dumps(doc, indent=2, default=str))
+    return folder
+
+
+def load_policy_model(folder: str | Path, device: str = "cpu"):
+    """Load a checkpoint written by :func:`save_policy_model`.
+
+    Raises:
+        FileNotFoundError: When ``folder/policy.json`` is missing.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from alignuser.policy.model import PolicyModel
+
+    folder = Path(folder)
+    meta_path = folder / "policy.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path}: not a policy checkpoint (policy.json missing)")
+    doc = json.loads(meta_path.read_text())
+    info = doc["info"]
+    tok = AutoTokenizer.from_pretrained(folder / "tokenizer")
+    dtype = getattr(torch, info.get("dtype", "float32"))
+    if doc.get("weights") == "adapter":
+        from peft import PeftModel
+
+        from alignuser.policy import bases
+
+        if info["base"] == "smollm2":
+            base, _ = bases.load_smollm2(info.get("dtype", "float32"))
+        else:
+            base, _ = bases.load_local(info["path"], info.get("dtype", "float32"))
+        lm = PeftModel.from_pretrained(base, folder / "adapter")
+    else:
+        lm = AutoModelForCausalLM.from_pretrained(folder / "model", dtype=dtype)
+    lm.to(device).eval()
+    return PolicyModel(lm, tok, info)

@@ -1,0 +1,488 @@
+r"""``PolicyModel``: a causal LM that scores every legal decision of a page in one pass.
+
+The decision format
+-------------------
+A page state (:func:`alignuser.env.text.render_state`) is followed by an action block whose
+decisions are **slots**, each a placeholder token (``<slot>`` for the tiny base, `` ?`` for
+BPE bases)::
+
+    <state text>
+    ACTION:
+    1. <slot> <slot>
+    2. <slot> <slot>
+    END <slot>
+
+The model's output at the first slot of item ``i`` is read as the distribution over
+``{SKIP, WATCH}``, at the second slot over the ratings ``1..max`` (given watch), at the last
+over ``{NEXT, EXIT}``. The slot inputs are constants, never earlier sampled decisions, so every
+marginal of a page comes out of **one forward pass** and a batch of pages out of one padded
+pass (right padding; logits are gathered at the slot positions). Decisions of one page are
+therefore conditionally independent given the state (the exit probability does not see what
+was watched on this page); this is the price of one-pass scoring.
+
+Training appends optional segments after the slots (causal attention keeps the slot outputs
+identical to inference): the world-model target ``TAKEN:`` (watch/skip and next/exit, without
+ratings) ``RESULT:`` (memory changes and the next page), and, before ``ACTION:``, an optional
+``REFLECTION:`` paragraph (state -> reflection -> action, the counterfactual-alignment format).
+
+Filled in, the action block reads like :func:`alignuser.env.text.render_action`
+(``1. WATCH 4`` / ``2. SKIP`` / ``NEXT``), see :func:`filled_action_text`.
+
+Example:
+    >>> from alignuser.policy.model import PolicyModel  # doctest: +SKIP
+    >>> pm = PolicyModel.create("tiny", corpus=texts)  # doctest: +SKIP
+    >>> scores = pm.score(states)  # doctest: +SKIP
+    >>> scores[0].watch  # P(watch) per item  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from alignuser.env.actions import PageAction
+from alignuser.env.page import PageState
+from alignuser.env.text import render_state
+
+__all__ = ["EncodedBatch", "PageScores", "PolicyModel", "filled_action_text", "taken_text"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PageScores:
+    """Decision distributions for one page.
+
+    Attributes:
+        watch: ``(n,)`` P(watch) per item.
+        rating: ``(n, max_rating)`` P(rating = r+1 | watch) per item.
+        exit: P(exit after this page).
+    """
+
+    watch: np.ndarray
+    rating: np.ndarray
+    exit: float
+
+
+@dataclass
+class EncodedBatch:
+    """Padded tensors of one batch (see :meth:`PolicyModel.encode`)."""
+
+    input_ids: Any
+    attention_mask: Any
+    lm_labels: Any
+    watch_pos: Any
+    rating_pos: Any
+    exit_pos: Any
+    item_mask: Any
+    n_items: list[int]
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+def filled_action_text(action: PageAction) -> str:
+    """The action block with its slots filled (same words as ``render_action``)."""
+    from alignuser.env.text import render_action
+
+    return render_action(action)
+
+
+def taken_text(action: PageAction) -> str:
+    """World-model input action: watch/skip per item and next/exit, without ratings."""
+    lines = [f"{i + 1}. {'WATCH' if d.watch else 'SKIP'}" for i, d in enumerate(action.decisions)]
+    lines.append("EXIT" if action.exit else "NEXT")
+    return "\n".join(lines)
+
+
+class PolicyModel:
+    """A causal LM plus the slot format that turns it into a batched decision scorer.
+
+    Args:
+        lm: A transformers causal LM (optionally a peft model).
+        tokenizer: Its tokenizer.
+        info: Base description (``base``, ``max_rating``, ``add_bos``, ``slot``...) stored in
+            checkpoints.
+
+    Example:
+        >>> pm = PolicyModel.create("tiny", corpus=["PAGE 1"])  # doctest: +SKIP
+        >>> pm.score([state])[0].exit  # doctest: +SKIP
+    """
+
+    def __init__(self, lm, tokenizer, info: dict[str, Any]):
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.info = dict(info)
+        self.max_rating = int(self.info.get("max_rating", 5))
+        self.device = next(lm.parameters()).device
+        self._resolve_tokens()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def create(
+        cls,
+        base: str = "tiny",
+        *,
+        corpus: Sequence[str] = (),
+        tiny: Any = None,
+        path: str | None = None,
+        lora: dict[str, Any] | None = None,
+        max_rating: int = 5,
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> PolicyModel:
+        """Build a fresh policy model on a base.
+
+        Args:
+            base: ``"tiny"`` (from scratch on ``corpus``), ``"smollm2"`` or ``"local"``.
+            corpus: Texts to build the tiny tokenizer from.
+            tiny: A :class:`~alignuser.policy.bases.TinySpec` (tiny base only).
+            path: Folder or hub id (``local`` base).
+            lora: LoRA settings (``r``, ``alpha``, ``target_modules``) to wrap a pretrained
+                base with peft; ``None`` trains all weights (always for ``tiny``).
+            max_rating: Top of the rating scale the model scores.
+            dtype: Weights dtype for pretrained bases.
+            seed: Initialisation seed.
+        """
+        from alignuser.policy import bases
+
+        info: dict[str, Any] = {"base": base, "max_rating": max_rating, "dtype": dtype}
+        if base == "tiny":
+            spec = tiny or bases.TinySpec()
+            lm, tok = bases.build_tiny(corpus, spec, seed=seed)
+            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>")
+        elif base in ("smollm2", "local"):
+            if base == "smollm2":
+                lm, tok = bases.load_smollm2(dtype)
+            else:
+                if path is None:
+                    raise ValueError("base 'local' needs path=<folder or hub id>")
+                lm, tok = bases.load_local(path, dtype)
+                info["path"] = str(path)
+            if tok.pad_token_id is None:
+                tok.pad_token = tok.eos_token
+            info.update(add_bos=False, slot=" ?")
+            if lora is not None:
+                lm = _wrap_lora(lm, lora, seed)
+                info["lora"] = dict(lora)
+        else:
+            raise ValueError(f"unknown base {base!r}; known: tiny, smollm2, local")
+        return cls(lm, tok, info)
+
+    def _resolve_tokens(self) -> None:
+        tok = self.tokenizer
+
+        def one(word: str) -> int:
+            ids = tok.encode(word, add_special_tokens=False)
+            if not ids:
+                raise ValueError(f"tokenizer cannot encode label {word!r}")
+            return ids[0]
+
+        slot = self.info.get("slot", "<slot>")
+        self.slot_id = tok.convert_tokens_to_ids(slot) if slot.startswith("<") else one(slot)
+        sp = "" if self.info.get("add_bos") else " "
+        self.watch_ids = [one(sp + "SKIP"), one(sp + "WATCH")]
+        self.exit_ids = [one(sp + "NEXT"), one(sp + "EXIT")]
+        self.rating_ids = [one(sp + str(r)) for r in range(1, self.max_rating + 1)]
+        labels = self.watch_ids + self.exit_ids + self.rating_ids
+        if len(set(labels)) != len(labels):
+            raise ValueError(
+                f"base {self.info.get('base')}: label tokens are not distinct ({labels}); "
+                f"ratings 1..{self.max_rating} need one token each"
+            )
+        self._piece_cache: dict[str, list[int]] = {}
+
+    def _piece(self, text: str) -> list[int]:
+        ids = self._piece_cache.get(text)
+        if ids is None:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            self._piece_cache[text] = ids
+        return ids
+
+    # ------------------------------------------------------------------ encoding
+
+    def build_sequence(
+        self,
+        prefix_ids: list[int],
+        n_items: int,
+        reflection_ids: list[int] | None = None,
+        result_ids: list[int] | None = None,
+        taken_ids: list[int] | None = None,
+    ) -> tuple[list[int], list[int], list[int], list[int], int]:
+        """Assemble one sequence; returns ``(ids, lm_mask, watch_pos, rating_pos, exit_pos)``."""
+        ids = list(prefix_ids)
+        lm = [0] * len(ids)
+        if reflection_ids is not None:
+            head = self._piece("REFLECTION:")
+            ids += head
+            lm += [0] * len(head)
+            body = [*reflection_ids, *self._piece("\n")]
+            ids += body
+            lm += [1] * len(body)
+        head = self._piece("ACTION:\n")
+        ids += head
+        lm += [0] * len(head)
+        wpos, rpos = [], []
+        for i in range(n_items):
+            num = self._piece(f"{i + 1}.")
+            ids += num
+            wpos.append(len(ids))
+            rpos.append(len(ids) + 1)
+            ids += [self.slot_id, self.slot_id, *self._piece("\n")]
+            lm += [0] * (len(num) + 2 + len(self._piece("\n")))
+        end = self._piece("END")
+        ids += end
+        xpos = len(ids)
+        ids.append(self.slot_id)
+        lm += [0] * (len(end) + 1)
+        if result_ids is not None and taken_ids is not None:
+            mid = [*self._piece("\nTAKEN:\n"), *taken_ids, *self._piece("\nRESULT:\n")]
+            ids += mid
+            lm += [0] * len(mid)
+            tail = [*result_ids, self.tokenizer.eos_token_id]
+            ids += tail
+            lm += [1] * len(tail)
+        return ids, lm, wpos, rpos, xpos
+
+    def _prefix_ids(self, states: Sequence[PageState]) -> list[list[int]]:
+        texts = [render_state(s) + "\n" for s in states]
+        enc = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        if self.info.get("add_bos"):
+            enc = [[self.tokenizer.bos_token_id, *e] for e in enc]
+        return enc
+
+    def _texts_ids(self, texts: Sequence[str | None]) -> list[list[int] | None]:
+        todo = [t for t in texts if t is not None]
+        enc = (
+            iter(self.tokenizer(list(todo), add_special_tokens=False)["input_ids"])
+            if todo
+            else None
+        )
+        return [None if t is None else next(enc) for t in texts]  # type: ignore[arg-type]
+
+    def encode(
+        self,
+        states: Sequence[PageState],
+        actions: Sequence[PageAction] | None = None,
+        *,
+        reflections: Sequence[str | None] | None = None,
+        results: Sequence[str | None] | None = None,
+        max_len: int | None = None,
+    ) -> EncodedBatch:
+        """Tokenise a batch into padded tensors with slot positions and targets.
+
+        Args:
+            states: Page states.
+            actions: Human actions (targets); ``None`` for pure scoring.
+            reflections: Optional reflection text per state (inserted before ``ACTION:``).
+            results: Optional next-state text per state (world-model target; needs actions).
+            max_len: Truncate the appended segments so sequences stay under this length.
+        """
+        import torch
+
+        prefixes = self._prefix_ids(states)
+        refl = self._texts_ids(reflections) if reflections is not None else [None] * len(states)
+        res = self._texts_ids(results) if results is not None else [None] * len(states)
+        taken = (
+            self._texts_ids([taken_text(a) for a in actions])
+            if actions is not None and results is not None
+            else [None] * len(states)
+        )
+        seqs = []
+        for p, st, rf, rs, tk in zip(prefixes, states, refl, res, taken):
+            ids, lm, w, r, x = self.build_sequence(p, len(st.items), rf, rs, tk)
+            if max_len is not None and len(ids) > max_len:
+                if x >= max_len:
+                    raise ValueError(
+                        f"page {st.page} of agent {st.agent_id}: {x + 1} tokens up to the "
+                        f"exit slot exceed max_len={max_len}; shorten the state"
+                    )
+                ids, lm = ids[:max_len], lm[:max_len]
+            seqs.append((ids, lm, w, r, x))
+        n_max = max(1, max(len(s.items) for s in states))
+        length = max(len(s[0]) for s in seqs)
+        b = len(seqs)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((b, length), pad, dtype=torch.long)
+        attn = torch.zeros((b, length), dtype=torch.long)
+        labels = torch.full((b, length), -100, dtype=torch.long)
+        wpos = torch.zeros((b, n_max), dtype=torch.long)
+        rpos = torch.zeros((b, n_max), dtype=torch.long)
+        xpos = torch.zeros(b, dtype=torch.long)
+        imask = torch.zeros((b, n_max), dtype=torch.bool)
+        for k, (ids, lm, w, r, x) in enumerate(seqs):
+            t = torch.tensor(ids, dtype=torch.long)
+            input_ids[k, : len(ids)] = t
+            attn[k, : len(ids)] = 1
+            m = torch.tensor(lm, dtype=torch.bool)
+            labels[k, : len(ids)][m] = t[m]
+            n = len(w)
+            if n:
+                wpos[k, :n] = torch.tensor(w)
+                rpos[k, :n] = torch.tensor(r)
+                imask[k, :n] = True
+            xpos[k] = x
+        targets: dict[str, Any] = {}
+        if actions is not None:
+            wt = torch.zeros((b, n_max), dtype=torch.long)
+            rt = torch.full((b, n_max), -1, dtype=torch.long)
+            xt = torch.zeros(b, dtype=torch.long)
+            for k, a in enumerate(actions):
+                for i, d in enumerate(a.decisions):
+                    wt[k, i] = int(d.watch)
+                    if d.watch:
+                        rt[k, i] = min(max(int(d.rating), 1), self.max_rating) - 1
+                xt[k] = int(a.exit)
+            targets = {"watch": wt, "rating": rt, "exit": xt}
+        return EncodedBatch(
+            input_ids,
+            attn,
+            labels,
+            wpos,
+            rpos,
+            xpos,
+            imask,
+            [len(s.items) for s in states],
+            targets,
+        )
+
+    # ------------------------------------------------------------------ forward
+
+    def _parts(self):
+        inner = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+        body = getattr(inner, inner.base_model_prefix)
+        return body, inner.get_output_embeddings()
+
+    def forward(self, batch: EncodedBatch, lm_loss: bool = True) -> dict[str, Any]:
+        """Run the LM once; return label logits at the slots and the LM loss of segments.
+
+        Returns:
+            ``watch`` ``(B, N, 2)``, ``rating`` ``(B, N, R)``, ``exit`` ``(B, 2)`` logits over
+            the label tokens, and ``lm_loss`` (mean token NLL, or ``None``).
+        """
+        import torch
+        import torch.nn.functional as F
+
+        body, head = self._parts()
+        dev = self.device
+        out = body(input_ids=batch.input_ids.to(dev), attention_mask=batch.attention_mask.to(dev))
+        h = out.last_hidden_state
+        b = h.shape[0]
+        ar = torch.arange(b, device=dev)
+
+        def at(pos):
+            pos = pos.to(dev)
+            if pos.dim() == 1:
+                return h[ar, pos]
+            return h[ar[:, None], pos]
+
+        label_ids = torch.tensor(
+            self.watch_ids + self.rating_ids + self.exit_ids, device=dev, dtype=torch.long
+        )
+        nw, nr = 2, len(self.rating_ids)
+        hw, hr, hx = at(batch.watch_pos), at(batch.rating_pos), at(batch.exit_pos)
+        res: dict[str, Any] = {
+            "watch": head(hw)[..., label_ids[:nw]].float(),
+            "rating": head(hr)[..., label_ids[nw : nw + nr]].float(),
+            "exit": head(hx)[..., label_ids[nw + nr :]].float(),
+            "lm_loss": None,
+        }
+        if lm_loss:
+            labels = batch.lm_labels.to(dev)
+            tgt = labels[:, 1:]
+            sel = tgt != -100
+            if sel.any():
+                logits = head(h[:, :-1][sel]).float()
+                res["lm_loss"] = F.cross_entropy(logits, tgt[sel])
+        return res
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, states: Sequence[PageState], batch_size: int = 64) -> list[PageScores]:
+        """Decision distributions for every page, batched (one forward pass per batch)."""
+        import torch
+
+        self.lm.eval()
+        order = np.argsort([len(render_state(s)) for s in states], kind="stable")
+        out: list[PageScores | None] = [None] * len(states)
+        with torch.inference_mode():
+            for start in range(0, len(states), batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.encode([states[i] for i in idx])
+                r = self.forward(batch, lm_loss=False)
+                pw = torch.softmax(r["watch"], -1)[..., 1].cpu().numpy()
+                pr = self._rating_probs(r["rating"], [states[i] for i in idx]).cpu().numpy()
+                px = torch.softmax(r["exit"], -1)[:, 1].cpu().numpy()
+                for k, i in enumerate(idx):
+                    n = batch.n_items[k]
+                    out[i] = PageScores(pw[k, :n].copy(), pr[k, :n].copy(), float(px[k]))
+        return out  # type: ignore[return-value]
+
+    def _rating_probs(self, logits, states: Sequence[PageState]):
+        import torch
+
+        mask = torch.zeros(len(states), logits.shape[-1], dtype=torch.bool, device=logits.device)
+        for k, s in enumerate(states):
+            mask[k, min(s.max_rating, self.max_rating) :] = True
+        return torch.softmax(logits.masked_fill(mask[:, None, :], float("-inf")), -1)
+
+    # ------------------------------------------------------------------ generation
+
+    def generate_results(
+        self,
+        states: Sequence[PageState],
+        actions: Sequence[PageAction],
+        max_new_tokens: int = 48,
+        batch_size: int = 32,
+    ) -> list[str]:
+        """World-model prediction: greedy next-state text for each (state, action)."""
+        import torch
+
+        self.lm.eval()
+        taken = self._texts_ids([taken_text(a) for a in actions])
+        prompts = []
+        for p, st, tk in zip(self._prefix_ids(states), states, taken):
+            ids = self.build_sequence(p, len(st.items))[0]
+            prompts.append([*ids, *self._piece("\nTAKEN:\n"), *tk, *self._piece("\nRESULT:\n")])
+        outs: list[str] = [""] * len(prompts)
+        order = np.argsort([len(p) for p in prompts], kind="stable")
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for start in range(0, len(prompts), batch_size):
+                idx = order[start : start + batch_size]
+                length = max(len(prompts[i]) for i in idx)
+                ids = torch.full((len(idx), length), pad, dtype=torch.long)
+                att = torch.zeros_like(ids)
+                for k, i in enumerate(idx):
+                    p = prompts[i]
+                    ids[k, length - len(p) :] = torch.tensor(p)
+                    att[k, length - len(p) :] = 1
+                gen = self.lm.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=att.to(self.device),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=pad,
+                    eos_token_id=self.tokenizer.eos_token_id,
+                )
+                for k, i in enumerate(idx):
+                    outs[i] = self.tokenizer.decode(gen[k, length:], skip_special_tokens=True)
+        return outs
+
+
+def _wrap_lora(lm, lora: dict[str, Any], seed: int):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    cfg = LoraConfig(
+        r=int(lora.get("r", 8)),
+        lora_alpha=int(lora.get("alpha", 16)),
+        lora_dropout=0.0,
+        target_modules=list(lora.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(lm, cfg)

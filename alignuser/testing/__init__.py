@@ -1,0 +1,1 @@
+"""Reusable conformance test kits and fakes for plug points (shipped so plug-ins can use them)."""

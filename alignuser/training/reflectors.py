@@ -1,0 +1,172 @@
+"""Reflectors: write the counterfactual comparison used as supervision in alignment.
+
+A reflection has the four parts of the AlignUSER trajectory reflections: context advantage,
+persona alignment, future outcomes (from the **world model's predictions** of each
+alternative's next state) and a one-sentence lesson.
+
+Each item of a ``reflect`` batch is a dict with ``state`` (PageState), ``human`` (PageAction),
+``alternatives`` (list of PageAction) and ``predicted`` (list of world-model next-state texts,
+one per alternative).
+
+* :class:`TemplateReflector` (default): offline, deterministic, grounded in the state's
+  evidence (similar-item memories, persona) and the predicted outcomes.
+* :class:`ChatModelReflector`: any LangChain chat model, with an on-disk JSON cache keyed by
+  the prompt's SHA-256 so reruns cost nothing.
+
+Example:
+    >>> from alignuser.training.reflectors import TemplateReflector
+    >>> TemplateReflector().reflect([item])[0][:8]  # doctest: +SKIP
+    'CONTEXT:'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from alignuser.training.counterfactual import describe_difference
+
+__all__ = ["ChatModelReflector", "TemplateReflector", "outcome_summary", "reflection_prompt"]
+
+
+def _evidence(similar: Sequence[str]) -> str:
+    if not similar:
+        return "no similar memory"
+    first = similar[0]
+    for verb in ("disliked", "liked", "felt neutral about"):
+        if first.startswith(f"I {verb} "):
+            return f"{verb} {first[len(f'I {verb} ') :].split(' based on')[0]}".replace(
+                "felt neutral about", "neutral on"
+            )
+    return first
+
+
+def outcome_summary(predicted: str) -> str:
+    """Condense a world-model next-state text into a few words."""
+    words = predicted.replace('"', " ").split()
+    liked = sum(1 for i, w in enumerate(words) if w == "liked" and words[i - 1] == "I")
+    disliked = words.count("disliked")
+    neutral = words.count("neutral")
+    parts = []
+    if liked:
+        parts.append(f"{liked} liked")
+    if disliked:
+        parts.append(f"{disliked} disliked")
+    if neutral:
+        parts.append(f"{neutral} neutral")
+    body = ", ".join(parts) or "nothing enjoyed"
+    return body + ("; session ends" if "END" in words else "")
+
+
+class TemplateReflector:
+    """Deterministic four-part reflection from the state's evidence and predicted outcomes.
+
+    Args:
+        max_alternatives: At most this many alternatives are described.
+
+    Example:
+        >>> r = TemplateReflector()
+        >>> text = r.reflect([{"state": state, "human": human, "alternatives": alts,
+        ...                    "predicted": preds}])[0]  # doctest: +SKIP
+    """
+
+    def __init__(self, max_alternatives: int = 2):
+        self.max_alternatives = max_alternatives
+
+    def reflect(self, batch: Sequence[dict[str, Any]]) -> list[str]:
+        """One reflection per batch item."""
+        return [self._one(b) for b in batch]
+
+    def _one(self, b: dict[str, Any]) -> str:
+        state, human = b["state"], b["human"]
+        titles = {v.item_id: v.title for v in state.items}
+        ev = {v.item_id: _evidence(v.similar) for v in state.items}
+        watched = [d for d in human.decisions if d.watch]
+        skipped = [d for d in human.decisions if not d.watch]
+        ctx = []
+        if watched:
+            ctx.append("watched " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in watched))
+        if skipped:
+            ctx.append("skipped " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in skipped))
+        persona = state.persona.split(".")
+        taste = next((p.strip() for p in persona if "Loves" in p or "dislikes" in p), persona[0].strip())
+        future = []
+        for alt, pred in list(zip(b["alternatives"], b.get("predicted", [])))[: self.max_alternatives]:
+            future.append(f"{describe_difference(human, alt, titles)} -> {outcome_summary(pred)}")
+        pos = sum(1 for d in watched if ev[d.item_id].startswith("liked"))
+        neg = sum(1 for d in skipped if ev[d.item_id].startswith("disliked"))
+        if watched and pos >= len(watched) / 2:
+            lesson = "Watch what resembles films I liked and skip what resembles films I disliked."
+        elif watched:
+            lesson = "Give new things a chance when the page matches my genres."
+        elif neg:
+            lesson = "Skip pages that resemble what I disliked."
+        else:
+            lesson = "Nothing here fits my taste, so skipping is right."
+        lesson += " Leave when pages stop fitting." if human.exit else " Keep browsing while pages fit."
+        return (
+            f"CONTEXT: {', '.join(ctx) or 'empty page'}. PERSONA: {taste}. "
+            f"FUTURE: {' | '.join(future) or 'no alternative'}. LESSON: {lesson}"
+        )
+
+
+def reflection_prompt(b: dict[str, Any]) -> str:
+    """The prompt a chat model gets for one batch item."""
+    from alignuser.env.text import render_action, render_state
+
+    state, human = b["state"], b["human"]
+    titles = {v.item_id: v.title for v in state.items}
+    alts = "\n".join(
+        f"- Alternative {k + 1}: {describe_difference(human, a, titles)}; predicted next state: {p}"
+        for k, (a, p) in enumerate(zip(b["alternatives"], b.get("predicted", [])))
+    )
+    return (
+        "You are analysing a user's choice on a recommendation page.\n"
+        f"STATE:\n{render_state(state)}\n\nTHE USER DID:\n{render_action(human)}\n\n"
+        f"ALTERNATIVES THEY DID NOT TAKE:\n{alts}\n\n"
+        "In at most 80 words, explain why the user's choice was better, in four labelled parts: "
+        "CONTEXT (advantage given the page), PERSONA (fit with the persona), FUTURE (outcomes "
+        "of the alternatives), LESSON (one sentence)."
+    )
+
+
+class ChatModelReflector:
+    """Reflections from any LangChain chat model, cached on disk as JSON.
+
+    Args:
+        chat_model: A LangChain ``BaseChatModel`` (its ``batch`` is used for cache misses).
+        cache_dir: Folder of ``<sha256>.json`` files (``{"prompt": ..., "reflection": ...}``).
+
+    Example:
+        >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
+        >>> r = ChatModelReflector(FakeListChatModel(responses=["LESSON: ok"]), "cache")  # doctest: +SKIP
+    """
+
+    def __init__(self, chat_model, cache_dir: str | Path):
+        self.chat_model = chat_model
+        self.cache_dir = Path(cache_dir)
+        self.calls = 0
+
+    def reflect(self, batch: Sequence[dict[str, Any]]) -> list[str]:
+        """One reflection per batch item; only uncached prompts reach the model."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        prompts = [reflection_prompt(b) for b in batch]
+        keys = [hashlib.sha256(p.encode()).hexdigest() for p in prompts]
+        out: list[str | None] = []
+        for k in keys:
+            f = self.cache_dir / f"{k}.json"
+            out.append(json.loads(f.read_text())["reflection"] if f.is_file() else None)
+        miss = [i for i, o in enumerate(out) if o is None]
+        if miss:
+            answers = self.chat_model.batch([prompts[i] for i in miss])
+            self.calls += len(miss)
+            for i, ans in zip(miss, answers):
+                text = " ".join(str(getattr(ans, "content", ans)).split())
+                out[i] = text
+                (self.cache_dir / f"{keys[i]}.json").write_text(
+                    json.dumps({"prompt": prompts[i], "reflection": text})
+                )
+        return out  # type: ignore[return-value]

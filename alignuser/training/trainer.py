@@ -1,0 +1,436 @@
+"""Train the AlignUSER policy: world-model pretraining, then counterfactual alignment.
+
+Stage 1 (``wm_epochs``): next-state prediction, LM loss on the ``RESULT`` text given state
+and action. Stage 2 (``align_epochs``): ``loss = BC + lambda_wm * WM + lambda_cr * CF`` where
+CF = pairwise ranking of the human action above ``k_alternatives`` counterfactuals + the
+state -> reflection -> human action sequence (LM on the reflection, BC after it). Reflections
+come from a reflector fed with the world model's predicted next state of each alternative
+(computed once after stage 1, cached in ``out_dir/reflections.json``). Every term has its
+switch (``use_bc``, ``use_wm``, ``use_cf``), so each ablation is one flag.
+
+A plain torch loop; seeded (data order = permutation of ``(seed, stage, epoch)``; dropout 0)
+and resumable: ``out_dir/last`` holds the weights, the AdamW state (safetensors, no pickle)
+and ``trainer_state.json`` (stage, epoch, batch, best score); ``resume=True`` continues
+where an interrupted run stopped and ends with the same weights as an uninterrupted run.
+The best checkpoint by validation ``bc_nll`` (early stopping with ``patience``) is written to
+``out_dir/policy``.
+
+Example:
+    >>> from alignuser.training.trainer import TrainConfig, train
+    >>> metrics = train(TrainConfig(align_epochs=2), dataset, "runs/policy")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from alignuser.policy.bases import TinySpec
+
+__all__ = ["TrainConfig", "TrainingInterrupted", "prepare_steps", "train", "train_on_steps"]
+
+log = logging.getLogger(__name__)
+
+_TEMPLATE_WORDS = (
+    "CONTEXT: watched skipped liked disliked neutral on no similar memory empty page PERSONA: "
+    "FUTURE: skipping watching rating instead of leaving now staying for another page the same "
+    "choice nothing enjoyed session ends no alternative LESSON: Watch what resembles films I "
+    "liked and skip what resembles films I disliked. Give new things a chance when the page "
+    "matches my genres. Skip pages that resemble what I disliked. Nothing here fits my taste, "
+    "so skipping is right. Leave when pages stop fitting. Keep browsing while pages fit. ; -> ( )"
+)
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by ``interrupt_after`` (tests of resume); the last checkpoint is on disk."""
+
+
+class TrainConfig(BaseModel):
+    """Every knob of policy training.
+
+    Attributes:
+        base: ``"tiny"`` (from scratch), ``"smollm2"`` or ``"local"`` (``base_path``).
+        tiny: Size of the tiny base.
+        lora: LoRA settings for pretrained bases (``None`` = full fine-tune).
+        source: Trajectories from ``"impressions"``, ``"ratings"`` or ``"auto"`` (impressions
+            when the dataset has them).
+        wm_epochs / align_epochs: Epochs of stage 1 / stage 2.
+        use_bc / use_wm / use_cf: Switch each loss term (and stage 1 with ``use_wm``).
+        lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
+        k_alternatives: Counterfactuals per human step.
+        reflector: ``"template"`` (offline default) or ``"none"`` (pairwise term only).
+        interrupt_after: Stop with :class:`TrainingInterrupted` after this many optimizer
+            steps (for tests of resume).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: Literal["tiny", "smollm2", "local"] = "tiny"
+    base_path: str | None = None
+    tiny: TinySpec = Field(default_factory=TinySpec)
+    lora: dict[str, Any] | None = None
+    dtype: str = "float32"
+    seed: int = 0
+    source: Literal["auto", "impressions", "ratings"] = "auto"
+    valid_fraction: float = 0.2
+    page_size: int = 4
+    max_positives: int = 2
+    max_pages_per_user: int | None = 8
+    n_memories: int = 3
+    n_similar: int = 2
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    grad_clip: float = 1.0
+    wm_epochs: int = 1
+    align_epochs: int = 3
+    max_steps_per_stage: int | None = None
+    use_bc: bool = True
+    use_wm: bool = True
+    use_cf: bool = True
+    lambda_wm: float = 0.5
+    lambda_cr: float = 0.5
+    k_alternatives: int = 3
+    pairwise_beta: float = 1.0
+    reflector: Literal["template", "none"] = "template"
+    max_len: int = 2048
+    eval_every: int = 50
+    patience: int = 3
+    save_every: int = 50
+    wm_eval_steps: int = 64
+    wm_max_new_tokens: int = 64
+    max_valid_steps: int = 512
+    progress: bool = False
+    resume: bool = True
+    interrupt_after: int | None = None
+
+
+def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
+    """Build train / validation steps from a dataset without leaking the future."""
+    import pandas as pd
+
+    from alignuser.data.tables import Interactions
+    from alignuser.training import trajectories as tj
+
+    source = config.source
+    if source == "auto":
+        source = "impressions" if dataset.impressions is not None else "ratings"
+    inter = dataset.interactions
+    if source == "impressions":
+        imp = dataset.impressions.df
+        cut = imp.groupby("user_id")["timestamp"].quantile(1 - config.valid_fraction)
+        t_cut = inter.df["user_id"].map(cut).fillna(np.inf)
+        history = inter.subset((inter.df["timestamp"] < t_cut).to_numpy())
+        ctx = tj.StepContext(dataset, history, n_memories=config.n_memories, n_similar=config.n_similar)
+        steps = tj.from_impressions(dataset, context=ctx)
+        return tj.split_by_time(steps, config.valid_fraction)
+    split = dataset.splits.get("provided") or next(iter(dataset.splits.values()), None)
+    kw = dict(page_size=config.page_size, max_positives=config.max_positives,
+              max_pages_per_user=config.max_pages_per_user, seed=config.seed)
+    if split is not None and split.valid is not None:
+        train_i, valid_i = split.train, split.valid
+    else:
+        df = inter.df.sort_values(["user_id", "timestamp"], kind="stable")
+        rank = df.groupby("user_id").cumcount() / df.groupby("user_id")["user_id"].transform("size")
+        train_i = Interactions(df[rank < 1 - config.valid_fraction].reset_index(drop=True))
+        valid_i = Interactions(df[rank >= 1 - config.valid_fraction].reset_index(drop=True))
+    ctx = tj.StepContext(dataset, train_i, n_memories=config.n_memories, n_similar=config.n_similar)
+    train = tj.from_ratings(dataset, train_i, None, ctx, **kw)
+    valid = tj.from_ratings(dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1,
+                                                                "max_pages_per_user": 2})
+    del pd
+    return train, valid
+
+
+def train(config: TrainConfig, dataset, out_dir: str | Path) -> dict[str, Any]:
+    """Build trajectories from ``dataset`` and train; returns the final metrics."""
+    train_steps, valid_steps = prepare_steps(config, dataset)
+    data = {"dataset": dataset.name, "n_train_steps": len(train_steps),
+            "n_valid_steps": len(valid_steps)}
+    return train_on_steps(config, train_steps, valid_steps, out_dir, data=data)
+
+
+class _Run:
+    """State of one training run (model, optimizer, counters) with save/restore."""
+
+    def __init__(self, config: TrainConfig, out: Path, train_steps: Sequence, data: dict):
+        self.cfg, self.out, self.data = config, out, data
+        self.state: dict[str, Any] = {"stage": 1, "epoch": 0, "batch": 0, "global_step": 0,
+                                      "best": None, "bad_evals": 0, "history": []}
+        last = out / "last"
+        if config.resume and (last / "trainer_state.json").is_file():
+            from alignuser.policy.checkpoint import load_policy_model
+
+            saved = json.loads((last / "trainer_state.json").read_text())
+            if saved["config"] != _config_key(config):
+                raise ValueError(f"{last}: checkpoint was trained with another config; "
+                                 "use a new out_dir or resume=False")
+            self.state = saved["state"]
+            self.pm = load_policy_model(last)
+            self.opt = self._optimizer()
+            self._load_optimizer(last / "optimizer.safetensors")
+            log.info("resumed from %s at step %d", last, self.state["global_step"])
+        else:
+            from alignuser.policy.model import PolicyModel
+
+            corpus = [t for s in train_steps for t in _texts(s)] + [_TEMPLATE_WORDS] * 2
+            lora = config.lora if config.base != "tiny" else None
+            if config.base != "tiny" and lora is None:
+                lora = {"r": 8, "alpha": 16}
+            self.pm = PolicyModel.create(
+                config.base, corpus=corpus, tiny=config.tiny, path=config.base_path, lora=lora,
+                max_rating=max((s.state.max_rating for s in train_steps), default=5),
+                dtype=config.dtype, seed=config.seed)
+            self.opt = self._optimizer()
+
+    def _optimizer(self):
+        import torch
+
+        params = [p for p in self.pm.lm.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def new_stage_optimizer(self) -> None:
+        self.opt = self._optimizer()
+
+    def save_last(self) -> None:
+        from alignuser.policy.checkpoint import save_policy_model
+
+        last = self.out / "last"
+        save_policy_model(self.pm, last, meta={"config": self.cfg.model_dump()})
+        self._save_optimizer(last / "optimizer.safetensors")
+        (last / "trainer_state.json").write_text(json.dumps(
+            {"config": _config_key(self.cfg), "state": self.state}, indent=1, default=str))
+
+    def _save_optimizer(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        sd = self.opt.state_dict()
+        tensors = {f"{i}.{k}": v.contiguous() for i, st in sd["state"].items()
+                   for k, v in st.items()}
+        save_file(tensors, str(path), metadata={"param_groups": json.dumps(sd["param_groups"])})
+
+    def _load_optimizer(self, path: Path) -> None:
+        from safetensors import safe_open
+
+        state: dict[int, dict[str, Any]] = {}
+        with safe_open(str(path), framework="pt") as f:
+            groups = json.loads(f.metadata()["param_groups"])
+            for key in f.keys():
+                i, k = key.split(".", 1)
+                state.setdefault(int(i), {})[k] = f.get_tensor(key)
+        self.opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _config_key(cfg: TrainConfig) -> dict[str, Any]:
+    d = cfg.model_dump()
+    for k in ("interrupt_after", "progress", "resume"):
+        d.pop(k)
+    return d
+
+
+def _texts(step) -> list[str]:
+    from alignuser.env.text import render_action, render_state
+
+    return [render_state(step.state), render_action(step.action), step.result]
+
+
+def _batches(n: int, size: int, seed: int, stage: int, epoch: int) -> list[np.ndarray]:
+    perm = np.random.default_rng([seed, stage, epoch]).permutation(n)
+    return [perm[i : i + size] for i in range(0, n, size)]
+
+
+def _counterfactuals(run: _Run, steps: Sequence) -> tuple[list, list[str | None]]:
+    """Alternatives per step and (when a reflector is on) their reflections, cached."""
+    from alignuser.training.counterfactual import alternatives
+    from alignuser.training.reflectors import TemplateReflector
+
+    cfg = run.cfg
+    alts = [alternatives(s.action, cfg.k_alternatives, s.state.max_rating,
+                         np.random.default_rng([cfg.seed, 7, i])) for i, s in enumerate(steps)]
+    if cfg.reflector == "none":
+        return alts, [None] * len(steps)
+    cache = run.out / "reflections.json"
+    if cache.is_file():
+        doc = json.loads(cache.read_text())
+        if doc.get("n") == len(steps):
+            return alts, doc["reflections"]
+    reflector = TemplateReflector()
+    m = reflector.max_alternatives
+    flat = [(i, a) for i, al in enumerate(alts) for a in al[:m]]
+    if cfg.use_wm and flat:
+        preds = run.pm.generate_results([steps[i].state for i, _ in flat], [a for _, a in flat],
+                                        max_new_tokens=cfg.wm_max_new_tokens)
+    else:
+        preds = ["(no world model)"] * len(flat)
+    per: list[list[str]] = [[] for _ in steps]
+    for (i, _), p in zip(flat, preds):
+        per[i].append(p)
+    refl = reflector.reflect([{"state": s.state, "human": s.action, "alternatives": alts[i][:m],
+                               "predicted": per[i]} for i, s in enumerate(steps)])
+    cache.write_text(json.dumps({"n": len(steps), "reflections": refl}))
+    return alts, refl
+
+
+def train_on_steps(config: TrainConfig, train_steps: Sequence, valid_steps: Sequence,
+                   out_dir: str | Path, data: dict | None = None) -> dict[str, Any]:
+    """Train on prebuilt steps (see the module docstring); returns the final metrics."""
+    import torch
+
+    from alignuser.policy.checkpoint import save_policy_model
+    from alignuser.training.evaluate import evaluate_policy
+    from alignuser.training.losses import bc_loss, pairwise_loss
+    from alignuser.training.worldmodel import evaluate_world_model
+
+    if not train_steps:
+        raise ValueError("no training steps")
+    cfg, out = config, Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    run = _Run(cfg, out, train_steps, data or {})
+    pm, st = run.pm, run.state
+    valid = list(valid_steps)[: cfg.max_valid_steps]
+    started = time.time()
+    metrics: dict[str, Any] = {"data": run.data}
+    alts, refl = None, None
+    stages = []
+    if cfg.use_wm and cfg.wm_epochs > 0:
+        stages.append((1, cfg.wm_epochs))
+    if (cfg.use_bc or cfg.use_cf) and cfg.align_epochs > 0:
+        stages.append((2, cfg.align_epochs))
+    progress = _Progress(cfg.progress)
+    for stage, epochs in stages:
+        if st["stage"] > stage:
+            continue
+        if st["stage"] < stage:
+            st.update(stage=stage, epoch=0, batch=0)
+        if stage == 2 and cfg.use_cf:
+            alts, refl = _counterfactuals(run, train_steps)
+        done_in_stage = 0
+        stop = False
+        for epoch in range(st["epoch"], epochs):
+            batches = _batches(len(train_steps), cfg.batch_size, cfg.seed, stage, epoch)
+            sums: dict[str, float] = {}
+            for b_idx in range(st["batch"], len(batches)):
+                idx = batches[b_idx]
+                pm.lm.train()
+                items = [train_steps[i] for i in idx]
+                states, actions = [s.state for s in items], [s.action for s in items]
+                results = [s.result for s in items] if cfg.use_wm else None
+                batch = pm.encode(states, actions, results=results, max_len=cfg.max_len)
+                o = pm.forward(batch, lm_loss=cfg.use_wm)
+                terms: dict[str, Any] = {}
+                if stage == 1:
+                    terms["wm"] = o["lm_loss"]
+                else:
+                    if cfg.use_bc:
+                        terms["bc"] = bc_loss(o, batch)
+                    if cfg.use_wm and o["lm_loss"] is not None:
+                        terms["wm"] = cfg.lambda_wm * o["lm_loss"]
+                    if cfg.use_cf:
+                        cf = pairwise_loss(o, batch, [alts[i] for i in idx], pm.max_rating,
+                                           cfg.pairwise_beta)
+                        if refl is not None and refl[idx[0]] is not None:
+                            rb = pm.encode(states, actions, reflections=[refl[i] for i in idx],
+                                           max_len=cfg.max_len)
+                            ro = pm.forward(rb)
+                            cf = cf + bc_loss(ro, rb) + ro["lm_loss"]
+                        terms["cf"] = cfg.lambda_cr * cf
+                loss = sum(terms.values())
+                run.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(pm.lm.parameters(), cfg.grad_clip)
+                run.opt.step()
+                st["global_step"] += 1
+                st["batch"] = b_idx + 1
+                done_in_stage += 1
+                vals = {k: float(v.detach()) for k, v in terms.items()}
+                for k, v in vals.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                sums["_n"] = sums.get("_n", 0.0) + 1
+                progress.update(stage, epoch, b_idx + 1, len(batches), vals)
+                if stage == 2 and st["global_step"] % cfg.eval_every == 0:
+                    stop = _evaluate(run, valid, evaluate_policy, save_policy_model)
+                if st["global_step"] % cfg.save_every == 0:
+                    run.save_last()
+                if cfg.interrupt_after and st["global_step"] >= cfg.interrupt_after:
+                    run.save_last()
+                    raise TrainingInterrupted(f"interrupted at step {st['global_step']}")
+                if stop or (cfg.max_steps_per_stage and done_in_stage >= cfg.max_steps_per_stage):
+                    stop = True
+                    break
+            st["epoch"], st["batch"] = epoch + 1, 0
+            n = sums.pop("_n", 0.0)
+            st["history"].append({"stage": stage, "epoch": epoch, "step": st["global_step"],
+                                  "terms": {k: v / n for k, v in sums.items()} if n else {}})
+            if stage == 2 and not stop:
+                stop = _evaluate(run, valid, evaluate_policy, save_policy_model)
+            if stop:
+                break
+        if stage == 1 and valid:
+            wm = evaluate_world_model(pm, valid[: cfg.wm_eval_steps], cfg.wm_max_new_tokens)
+            st["history"].append({"stage": 1, "step": st["global_step"], **wm})
+            metrics.update(wm)
+        st["stage"] = stage + 1
+        st["epoch"] = st["batch"] = 0
+        run.new_stage_optimizer()
+        run.save_last()
+    progress.close()
+    policy_dir = out / "policy"
+    if not (policy_dir / "policy.json").is_file():
+        save_policy_model(pm, policy_dir)
+    from alignuser.policy.checkpoint import load_policy_model
+
+    best = load_policy_model(policy_dir)
+    metrics.update({f"valid_{k}": v for k, v in evaluate_policy(best, valid).items()})
+    metrics.update(train_seconds=round(time.time() - started, 2), steps=st["global_step"],
+                   history=st["history"])
+    save_policy_model(best, policy_dir, meta={"config": cfg.model_dump(), "data": run.data,
+                                              "metrics": metrics})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    return metrics
+
+
+def _evaluate(run: _Run, valid: Sequence, evaluate_policy, save_policy_model) -> bool:
+    """Validate, keep the best checkpoint; True when early stopping triggers."""
+    st, cfg = run.state, run.cfg
+    if not valid:
+        save_policy_model(run.pm, run.out / "policy")
+        return False
+    m = evaluate_policy(run.pm, valid)
+    st["history"].append({"stage": 2, "step": st["global_step"], **m})
+    log.info("step %d: %s", st["global_step"], m)
+    if st["best"] is None or m["bc_nll"] < st["best"] - 1e-4:
+        st["best"], st["bad_evals"] = m["bc_nll"], 0
+        save_policy_model(run.pm, run.out / "policy")
+        return False
+    st["bad_evals"] += 1
+    return st["bad_evals"] >= cfg.patience
+
+
+class _Progress:
+    def __init__(self, enabled: bool):
+        self.bar = None
+        if enabled:
+            from rich.progress import Progress
+
+            self.bar = Progress()
+            self.bar.start()
+            self.task = self.bar.add_task("training", total=None)
+
+    def update(self, stage: int, epoch: int, done: int, total: int, terms: dict) -> None:
+        if self.bar is not None:
+            desc = f"stage {stage} epoch {epoch + 1} " + " ".join(
+                f"{k}={v:.3f}" for k, v in terms.items())
+            self.bar.update(self.task, completed=done, total=total, description=desc)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
