@@ -172,8 +172,9 @@ def _coverage_ci(ev, agents, n_items, rng, n_boot):
 
 
 def rank_recommenders(table: pd.DataFrame, metric: str = "watch_rate") -> pd.DataFrame:
-    """Rank recommenders by one metric (best first), with CIs and whether the CI of each
-    recommender overlaps the next one's (``separated``).
+    """Rank recommenders by one metric (best first), with CIs.
+
+    ``separated`` says whether a recommender's CI lies wholly above the next one's.
     """
     t = table[table["metric"] == metric].copy()
     t = t.sort_values("value", ascending=not HIGHER_IS_BETTER.get(metric, True)).reset_index(

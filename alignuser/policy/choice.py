@@ -15,11 +15,12 @@ For every item of the batch (vectorised with numpy)::
 count +1 and ``disliked_genres`` -1 where ``taste`` has no entry); ``mean_dev`` is
 ``(mean_rating - mid) / half`` with ``mid``/``half`` the centre and half-range of the scale;
 ``memory`` is ``(liked - disliked) / (liked + disliked + neutral)`` counted from the item's
-``similar`` lines; ``position`` is ``index / (n - 1)`` on the page; ``friend`` is 1 when the item is in
-``features["friend_items"]`` (friends liked it recently: word of mouth), weighted by
-``features["social_influence"]`` (the scenario's ``social.influence``, default 1). The ordinal rating is an
-ordered probit with unit-spaced cut points, so :meth:`ChoiceModelPolicy.fit` estimates every
-coefficient (and ``r_sigma``) by maximum likelihood from (state, human action) pairs.
+``similar`` lines; ``position`` is ``index / (n - 1)`` on the page; ``friend`` is 1 when
+the item is in ``features["friend_items"]`` (friends liked it recently: word of mouth),
+weighted by ``features["social_influence"]`` (the scenario's ``social.influence``, default 1).
+The ordinal rating is an ordered probit with unit-spaced cut points, so
+:meth:`ChoiceModelPolicy.fit` estimates every coefficient (and ``r_sigma``) by maximum
+likelihood from (state, human action) pairs.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _batch(states: Sequence[PageState]) -> _Batch:
         mem_a, np.asarray(pos), act[sid_a] - 0.5,
         np.asarray(friend) * (0.5 + conf[sid_a])])  # fmt: skip
     zr = np.column_stack([ones, aff_a * half, mean_dev, mem_a * half, bias[sid_a]])
-    return _Batch(sid_a, xw.reshape(-1, len(WATCH_TERMS)), zr.reshape(-1, 5), mid, max_r, n_items, page, patience)
+    xw = xw.reshape(-1, len(WATCH_TERMS))
+    return _Batch(sid_a, xw, zr.reshape(-1, 5), mid, max_r, n_items, page, patience)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

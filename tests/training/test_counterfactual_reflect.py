@@ -1,0 +1,87 @@
+"""Counterfactual alternatives, reflectors, losses and world-model parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alignuser.env.actions import ItemDecision, PageAction
+from alignuser.training.counterfactual import alternatives
+from alignuser.training.reflectors import ChatModelReflector, TemplateReflector
+from alignuser.training.worldmodel import f1, parse_result
+
+
+def test_alternatives_are_legal_distinct_and_never_human(small_steps):
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for s in small_steps[0][:100]:
+        alts = alternatives(s.action, 3, s.state.max_rating, rng)
+        assert s.action not in alts and len(set(alts)) == len(alts) == 3
+        for a in alts:
+            a.validate_for(s.state.item_ids, s.state.max_rating)
+            if a.exit != s.action.exit:
+                kinds.add("exit")
+            elif a.watched != s.action.watched:
+                kinds.add("watch_set")
+            else:
+                kinds.add("rating")
+    assert kinds == {"exit", "watch_set", "rating"}
+
+
+def _item(step):
+    alts = alternatives(step.action, 2, 5, np.random.default_rng(1))
+    return {"state": step.state, "human": step.action, "alternatives": alts,
+            "predicted": ['CHANGES: - "I disliked X based on my review score of 1" END'] * 2}
+
+
+def test_template_reflection_has_four_parts_and_is_deterministic(small_steps):
+    step = next(s for s in small_steps[0] if s.action.watched)
+    a = TemplateReflector().reflect([_item(step)])[0]
+    assert a == TemplateReflector().reflect([_item(step)])[0]
+    for part in ("CONTEXT:", "PERSONA:", "FUTURE:", "LESSON:"):
+        assert part in a
+    assert "1 disliked; session ends" in a
+    assert step.state.items[[d.watch for d in step.action.decisions].index(True)].title in a
+
+
+def test_chat_reflector_uses_the_model_once_then_the_cache(small_steps, tmp_path):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    items = [_item(s) for s in small_steps[0][:3]]
+    model = FakeListChatModel(responses=["LESSON: a", "LESSON: b", "LESSON: c"])
+    r = ChatModelReflector(model, tmp_path / "cache")
+    first = r.reflect(items)
+    assert sorted(first) == ["LESSON: a", "LESSON: b", "LESSON: c"] and r.calls == 3
+    r2 = ChatModelReflector(FakeListChatModel(responses=["never used"]), tmp_path / "cache")
+    assert r2.reflect(items) == first and r2.calls == 0
+
+
+def test_pairwise_loss_prefers_the_human_action():
+    from alignuser.training.losses import action_logp, pairwise_loss
+
+    class B:
+        item_mask = torch.tensor([[True, True]])
+        targets = {"watch": torch.tensor([[1, 0]]), "rating": torch.tensor([[4, -1]]),
+                   "exit": torch.tensor([0])}
+
+    human = PageAction((ItemDecision(1, True, 5), ItemDecision(2, False)), exit=False)
+    alt = PageAction((ItemDecision(1, False), ItemDecision(2, True, 1)), exit=True)
+    good = {"watch": torch.tensor([[[-2.0, 2.0], [2.0, -2.0]]]),
+            "rating": torch.tensor([[[0, 0, 0, 0, 3.0]] * 2]), "exit": torch.tensor([[2.0, -2.0]])}
+    bad = {k: -v for k, v in good.items()}
+    lg = action_logp(good, B.item_mask, B.targets["watch"][:, None],
+                     B.targets["rating"][:, None], B.targets["exit"][:, None])
+    manual = (torch.log_softmax(good["watch"][0, 0], -1)[1] + torch.log_softmax(good["rating"][0, 0], -1)[4]
+              + torch.log_softmax(good["watch"][0, 1], -1)[0] + torch.log_softmax(good["exit"][0], -1)[0])
+    assert torch.allclose(lg[0, 0], manual)
+    assert pairwise_loss(good, B, [[alt]], 5) < 0.01 < pairwise_loss(bad, B, [[alt]], 5)
+
+
+def test_world_model_result_parsing_and_f1():
+    gold = 'CHANGES:\n- "I liked Heat (1995) based on my review score of 5"\nPAGE 2: "A (1990)" ; "B"'
+    pred = 'CHANGES : - " I liked Heat ( 1995 ) based on my review score of 5 " PAGE 2 : " A ( 1990 ) "'
+    gm, gt, ge = parse_result(gold)
+    pm, pt, pe = parse_result(pred)
+    assert gm == pm and not ge and not pe
+    assert f1(pt, gt) == 2 * 1 * 0.5 / 1.5
+    assert parse_result('CHANGES: END')[2] and f1(set(), set()) == 1.0
