@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     sub = both[both["metric"] == "watch_rate"].pivot(
         index="recommender", columns="condition", values="value"

@@ -1,20 +1,30 @@
 """``ChromaMemory``: Chroma as the durable store, an in-process index for per-step retrieval.
 
-Layout (chosen from ``benchmarks/memory_layout.py``, see ``benchmarks/results/memory_layout.md``):
+Layout, chosen from ``benchmarks/memory_layout.py`` (``benchmarks/results/memory_layout.md``,
+2 CPUs, 320-d embeddings):
 
-* **one collection** for all agents, each memory with ``agent_id`` metadata, written with
-  batched ``add`` each step (chunked to the client's maximum batch size). One collection per
-  agent does not scale (NOTES-STACK: 3 GB RSS at 1,000 agents), and a query filtered by
-  ``where={"agent_id": a}`` costs tens of ms per agent at 100k memories, far too slow for
-  one query per (agent, page item) per step.
-* an in-process :class:`~alignuser.memory.index.MemoryIndex` (the same as
-  :class:`~alignuser.memory.inmemory.InMemoryMemory`) answers ``retrieve`` and ``recent``;
-  it is rebuilt from the collection on :meth:`ChromaMemory.open` (resume).
-  ``serve="chroma"`` answers ``retrieve`` with filtered Chroma queries instead (same results;
-  slow; used to prove both paths agree).
+* **One collection** for all agents, each memory carrying ``agent_id`` metadata, written with
+  one batched ``add`` per step (chunked to the client's maximum batch size): ~800-1,700
+  memories/s. One collection per agent does not scale: +2.6 GB RSS at 1,000 agents,
+  ~160 memories/s.
+* **An in-process** :class:`~alignuser.memory.index.MemoryIndex` (the same as
+  :class:`~alignuser.memory.inmemory.InMemoryMemory`) answers ``retrieve`` and ``recent``:
+  ~8 us per (agent, query item) pair, 1M pairs (100k agents x 10 page items) in ~8 s, and
+  ~470 bytes of RAM per memory. A query filtered by ``where={"agent_id": a}`` costs 7.7 ms
+  at 10k memories and 134 ms at 100k, far too slow for one query per pair per step.
+  ``serve="chroma"`` (or :meth:`ChromaMemory.retrieve_direct`) answers with those
+  filtered queries instead; both give the same memories (tested).
+* **Resume**: :meth:`ChromaMemory.open` rebuilds the index from the collection (~6-7k
+  memories/s), or loads the ``records-<collection>.parquet`` snapshot written by
+  :meth:`save` while the collection is unchanged.
+
+At 100k agents Chroma writes, not retrieval, bound a step: ``write_behind=True`` moves them
+to a background thread (Chroma releases the GIL, so they overlap the policy) and
+``hnsw={"ef_construction": 32, "max_neighbors": 8}`` makes them cheaper; beyond that, give
+each shard (Ray worker) its own collection or server.
 
 Embeddings are the encoder's item vectors (passed explicitly: Chroma's default embedding
-function downloads a model and fails offline), in an inner-product space, so
+function downloads a model and fails offline) in an inner-product space, so
 ``similarity = 1 - distance``. Memories not about an item store a zero vector.
 
 Record ids are ``"<agent_id>:<n>"`` (``n`` = the agent's ordinal), so shards that own
@@ -48,8 +58,6 @@ if TYPE_CHECKING:
     from alignuser.interfaces import ItemEncoder
 
 __all__ = ["ChromaMemory", "default_store_dir"]
-
-SNAPSHOT = "records.parquet"
 
 logger = logging.getLogger(__name__)
 
@@ -211,25 +219,27 @@ class ChromaMemory:
         self.index.add([t[3] for t in rows])
         logger.info("rebuilt memory index from %s: %d memories", self.location, len(rows))
 
-    def _load_snapshot(self, total: int) -> bool:
-        """Fill the index from ``records.parquet`` written by :meth:`save`, if still current.
+    @property
+    def snapshot_name(self) -> str:
+        """File name of this collection's index snapshot inside the store folder."""
+        return f"records-{self.collection_name}.parquet"
 
-        The snapshot is used only when its manifest names this collection and its count
-        equals the collection's (memories are only ever added); otherwise the index is
-        rebuilt from Chroma.
+    def _load_snapshot(self, total: int) -> bool:
+        """Fill the index from the snapshot written by :meth:`save`, if still current.
+
+        The snapshot is used only when it holds as many memories as the collection
+        (memories are only ever added); otherwise the index is rebuilt from Chroma.
         """
-        if self.path is None or not (self.path / SNAPSHOT).is_file():
-            return False
-        try:
-            info = read_manifest(self.path)
-        except (FileNotFoundError, ValueError):
-            return False
-        if info.get("collection") != self.collection_name or info.get("count") != total:
+        f = None if self.path is None else self.path / self.snapshot_name
+        if f is None or not f.is_file():
             return False
         import pandas as pd
+        import pyarrow.parquet as pq
 
-        self.index.add(records_from_frame(pd.read_parquet(self.path / SNAPSHOT)))
-        logger.info("loaded memory index snapshot %s: %d memories", self.path / SNAPSHOT, total)
+        if pq.ParquetFile(f).metadata.num_rows != total:
+            return False
+        self.index.add(records_from_frame(pd.read_parquet(f)))
+        logger.info("loaded memory index snapshot %s: %d memories", f, total)
         return True
 
     def add(self, records: Sequence[MemoryRecord]) -> None:
@@ -357,8 +367,9 @@ class ChromaMemory:
         """Persist to the folder ``path`` as an embedded Chroma store plus ``manifest.json``.
 
         When ``path`` is this store's own folder, the data is already durable; otherwise the
-        collection is copied there. Either way a ``records.parquet`` snapshot of the index
-        is written, so that :meth:`open` skips the rebuild while the store is unchanged.
+        collection is copied there. Either way a ``records-<collection>.parquet`` snapshot
+        of the index is written, so that :meth:`open` skips the rebuild while the
+        collection is unchanged.
         """
         import chromadb
 
@@ -386,7 +397,7 @@ class ChromaMemory:
                     metadatas=got["metadatas"],
                     documents=got["documents"],
                 )
-        records_to_frame(self.index.records).to_parquet(p / SNAPSHOT, index=False)
+        records_to_frame(self.index.records).to_parquet(p / self.snapshot_name, index=False)
         write_manifest(
             p, self.backend, len(self.index), self.encoder, collection=self.collection_name
         )

@@ -436,9 +436,19 @@ class PolicyModel:
         states: Sequence[PageState],
         actions: Sequence[PageAction],
         max_new_tokens: int = 48,
-        batch_size: int = 32,
+        batch_size: int = 64,
+        changes_only: bool = False,
     ) -> list[str]:
-        """World-model prediction: greedy next-state text for each (state, action)."""
+        """World-model prediction: greedy next-state text for each (state, action).
+
+        Args:
+            states: Page states.
+            actions: The actions whose outcome is predicted.
+            max_new_tokens: Generation budget.
+            batch_size: Prompts per ``generate`` call.
+            changes_only: Stop at the next-page header (``PAGE``/``END``, word-level bases
+                only): enough for counterfactual outcomes and much cheaper.
+        """
         import torch
 
         self.lm.eval()
@@ -450,6 +460,9 @@ class PolicyModel:
         outs: list[str] = [""] * len(prompts)
         order = np.argsort([len(p) for p in prompts], kind="stable")
         pad = self.tokenizer.pad_token_id
+        eos: list[int] = [self.tokenizer.eos_token_id]
+        if changes_only and self.info.get("add_bos"):
+            eos += [*self._piece("PAGE")[:1], *self._piece("END")[:1]]
         with torch.inference_mode():
             for start in range(0, len(prompts), batch_size):
                 idx = order[start : start + batch_size]
@@ -466,7 +479,7 @@ class PolicyModel:
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
                     pad_token_id=pad,
-                    eos_token_id=self.tokenizer.eos_token_id,
+                    eos_token_id=eos,
                 )
                 for k, i in enumerate(idx):
                     outs[i] = self.tokenizer.decode(gen[k, length:], skip_special_tokens=True)

@@ -106,6 +106,8 @@ class TrainConfig(BaseModel):
     save_every: int = 50
     wm_eval_steps: int = 64
     wm_max_new_tokens: int = 64
+    cf_max_new_tokens: int = 40
+    cf_predicted: int = 1
     max_valid_steps: int = 512
     progress: bool = False
     resume: bool = True
@@ -261,12 +263,12 @@ def _counterfactuals(run: _Run, steps: Sequence) -> tuple[list, list[str | None]
         doc = json.loads(cache.read_text())
         if doc.get("n") == len(steps):
             return alts, doc["reflections"]
-    reflector = TemplateReflector()
+    reflector = TemplateReflector(max_alternatives=cfg.cf_predicted)
     m = reflector.max_alternatives
     flat = [(i, a) for i, al in enumerate(alts) for a in al[:m]]
     if cfg.use_wm and flat:
         preds = run.pm.generate_results([steps[i].state for i, _ in flat], [a for _, a in flat],
-                                        max_new_tokens=cfg.wm_max_new_tokens)
+                                        max_new_tokens=cfg.cf_max_new_tokens, changes_only=True)
     else:
         preds = ["(no world model)"] * len(flat)
     per: list[list[str]] = [[] for _ in steps]

@@ -137,3 +137,16 @@ def test_open_uses_snapshot_only_while_current(store, caplog):
         again = ChromaMemory.open(mem.path, enc)
     assert "rebuilt memory index" in caplog.text
     assert again.records() == mem.records() and again.recent([3], 1)[0][0].text == "later"
+
+
+def test_two_collections_share_a_folder(tmp_path):
+    enc = random_encoder(50, 8)
+    a = ChromaMemory(enc, path=tmp_path / "m", collection="mem-pop")
+    b = ChromaMemory(enc, path=tmp_path / "m", collection="mem-ease")
+    a.add(make_records(4, 5, 50, seed=1))
+    b.add(make_records(3, 2, 50, seed=2))
+    a.save(tmp_path / "m")
+    b.save(tmp_path / "m")
+    assert ChromaMemory.open(tmp_path / "m", enc, collection="mem-pop").records() == a.records()
+    assert ChromaMemory.open(tmp_path / "m", enc, collection="mem-ease").records() == b.records()
+    assert ChromaMemory.open(tmp_path / "m", enc).collection_name == "mem-ease"  # manifest
