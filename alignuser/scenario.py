@@ -91,6 +91,7 @@ class MemorySpec(_Section):
     top_k: int = Field(2, ge=0)
     recent_k: int = Field(3, ge=0)
     encoder: Literal["default", "text", "cf"] = "default"
+    write_behind: bool = True
 
 
 class PolicySpec(_Section):

@@ -42,7 +42,7 @@ from alignuser.recommenders import RECOMMENDERS, make_recommender
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ALIGNUSER_SHARED_DATA", ROOT.parent / "shared" / "data"))
-BUILTINS = ["random", "popular", "itemknn", "bpr", "ease", "multvae"]
+BUILTINS = ["random", "popular", "itemknn", "bpr", "ease", "multvae", "lightgcn"]
 COLUMNS = {
     "fit_s": "fit s",
     "recommend_s_per_1k": "rec s/1k users",

@@ -70,7 +70,8 @@ class AlignUserPolicy:
     """The learned AlignUSER user policy.
 
     Args:
-        model: A trained :class:`~alignuser.policy.model.PolicyModel`.
+        model: A trained :class:`~alignuser.policy.model.PolicyModel`, or the path of a
+            checkpoint folder (so ``make_policy("alignuser", model="runs/x/policy")`` works).
         temperature: Sampling temperature on every decision (1.0 = the model's own odds).
         greedy: Take the most likely decision everywhere (for evaluation).
         batch_size: Pages per forward pass.
@@ -85,6 +86,10 @@ class AlignUserPolicy:
     def __init__(self, model, temperature: float = 1.0, greedy: bool = False, batch_size: int = 64):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if isinstance(model, str | Path):
+            from alignuser.policy.checkpoint import load_policy_model
+
+            model = load_policy_model(model)
         self.model = model
         self.temperature = float(temperature)
         self.greedy = bool(greedy)

@@ -41,6 +41,9 @@ _MASKED = -np.inf
 _LOWEST = np.float32(np.finfo(np.float32).min)
 
 
+_BASE_KWARGS = {"params", "seed", "name", "exclude_seen", "score_batch_size"}
+
+
 class NoParams(BaseModel):
     """Parameters of a recommender that has none."""
 
@@ -93,7 +96,8 @@ class ScoringRecommender:
         seed: Seed of every random choice in fitting and scoring.
         name: Display name (defaults to the registry name).
         exclude_seen: Never recommend items the user interacted with in training.
-        batch_size: Users scored at once (bounds memory at ``batch_size * n_items`` floats).
+        score_batch_size: Users scored at once (bounds memory at
+            ``score_batch_size * n_items`` floats).
         **overrides: Fields of ``Params`` (``EASE(l2=500.0)`` is ``EASE(EASE.Params(l2=500.0))``).
 
     Example:
@@ -109,6 +113,14 @@ class ScoringRecommender:
     #: Whether cold users get training popularity instead of the model's scores.
     cold_fallback: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        clash = set(cls.Params.model_fields) & _BASE_KWARGS
+        if clash:
+            raise TypeError(
+                f"{cls.__name__}.Params fields {sorted(clash)} clash with base keywords"
+            )
+
     def __init__(
         self,
         params: BaseModel | None = None,
@@ -116,7 +128,7 @@ class ScoringRecommender:
         seed: int = 0,
         name: str | None = None,
         exclude_seen: bool = True,
-        batch_size: int = 1024,
+        score_batch_size: int = 1024,
         **overrides: Any,
     ):
         if params is None:
@@ -132,7 +144,7 @@ class ScoringRecommender:
         self.seed = int(seed)
         self.name = name or type(self).name
         self.exclude_seen = exclude_seen
-        self.batch_size = int(batch_size)
+        self.score_batch_size = int(score_batch_size)
         self.n_items = 0
         self._seen: sp.csr_matrix | None = None
         self._popularity: np.ndarray | None = None
@@ -223,8 +235,8 @@ class ScoringRecommender:
                 f"{self.name}: {len(exclude)} exclusion lists for {len(user_ids)} users"
             )
         out = np.full((len(user_ids), k), -1, dtype=np.int64)
-        for start in range(0, len(user_ids), self.batch_size):
-            stop = min(start + self.batch_size, len(user_ids))
+        for start in range(0, len(user_ids), self.score_batch_size):
+            stop = min(start + self.score_batch_size, len(user_ids))
             users = user_ids[start:stop]
             scores = self._scores_with_fallback(users)
             self._mask(scores, users, None if exclude is None else exclude[start:stop])

@@ -32,8 +32,8 @@ class LightGCNParams(BaseModel):
     factors: int = Field(64, ge=1)
     layers: int = Field(3, ge=0)
     epochs: int = Field(30, ge=1)
-    batch_size: int = Field(2048, ge=1)
-    lr: float = Field(5e-3, gt=0.0)
+    batch_size: int = Field(4096, ge=1)
+    lr: float = Field(1e-2, gt=0.0)
     reg: float = Field(1e-4, ge=0.0)
     threads: int | None = Field(None, ge=1)
 

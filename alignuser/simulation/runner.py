@@ -161,10 +161,13 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
     name = "mem-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in label)
     if spec.server_url:
         return ChromaMemory(
-            encoder, server_url=spec.server_url, collection=f"{scenario.name}-{name}"
+            encoder,
+            server_url=spec.server_url,
+            collection=f"{scenario.name}-{name}",
+            write_behind=spec.write_behind,
         )
     path = Path(spec.path) if spec.path else run_dir / "memory"
-    return ChromaMemory(encoder, path=path, collection=name)
+    return ChromaMemory(encoder, path=path, collection=name, write_behind=spec.write_behind)
 
 
 def make_policy(scenario: Scenario):
@@ -303,10 +306,10 @@ def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) ->
         write_json(run_dir / "manifest.json", manifest)
     if hasattr(policy, "stats"):
         manifest["policy_stats"] = dict(policy.stats)
-    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
     manifest["status"] = "complete"
     manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_json(run_dir / "manifest.json", manifest)
+    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
     return run_dir
 
 

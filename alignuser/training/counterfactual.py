@@ -30,18 +30,24 @@ KINDS = ("watch_set", "rating", "exit")
 def _flip_watch(human: PageAction, max_rating: int, rng: np.random.Generator) -> PageAction:
     ds = list(human.decisions)
     n_flip = 1 if len(ds) < 3 or rng.random() < 0.6 else 2
-    default = int(round(0.6 * max_rating))
+    default = round(0.6 * max_rating)
     for j in rng.choice(len(ds), size=min(n_flip, len(ds)), replace=False):
         d = ds[j]
         ds[j] = (
             ItemDecision(d.item_id, False)
             if d.watch
-            else ItemDecision(d.item_id, True, int(rng.integers(1, max_rating + 1)) if rng.random() < 0.5 else default)
+            else ItemDecision(
+                d.item_id,
+                True,
+                int(rng.integers(1, max_rating + 1)) if rng.random() < 0.5 else default,
+            )
         )
     return PageAction(tuple(ds), human.exit)
 
 
-def _other_rating(human: PageAction, max_rating: int, rng: np.random.Generator) -> PageAction | None:
+def _other_rating(
+    human: PageAction, max_rating: int, rng: np.random.Generator
+) -> PageAction | None:
     watched = [j for j, d in enumerate(human.decisions) if d.watch]
     if not watched:
         return None

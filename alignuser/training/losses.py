@@ -75,8 +75,13 @@ def action_logp(out: dict[str, Any], item_mask, watch, rating, exit_) -> Any:
     return ((gw + gr) * mask).sum(-1) + gx
 
 
-def pairwise_loss(out: dict[str, Any], batch, alternatives: Sequence[Sequence[PageAction]],
-                  max_rating: int, beta: float = 1.0) -> Any:
+def pairwise_loss(
+    out: dict[str, Any],
+    batch,
+    alternatives: Sequence[Sequence[PageAction]],
+    max_rating: int,
+    beta: float = 1.0,
+) -> Any:
     """Rank each human action above its counterfactual alternatives."""
     import torch.nn.functional as F
 
@@ -85,8 +90,9 @@ def pairwise_loss(out: dict[str, Any], batch, alternatives: Sequence[Sequence[Pa
     if not v.any():
         return out["exit"].sum() * 0.0
     t = batch.targets
-    human = action_logp(out, batch.item_mask, t["watch"][:, None], t["rating"][:, None],
-                        t["exit"][:, None])  # (B,1)
+    human = action_logp(
+        out, batch.item_mask, t["watch"][:, None], t["rating"][:, None], t["exit"][:, None]
+    )  # (B,1)
     alts = action_logp(out, batch.item_mask, w, r, x)  # (B,K)
     margin = beta * (human - alts)
     return -F.logsigmoid(margin)[v.to(margin.device)].mean()

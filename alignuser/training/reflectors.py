@@ -88,13 +88,21 @@ class TemplateReflector:
         skipped = [d for d in human.decisions if not d.watch]
         ctx = []
         if watched:
-            ctx.append("watched " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in watched))
+            ctx.append(
+                "watched " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in watched)
+            )
         if skipped:
-            ctx.append("skipped " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in skipped))
+            ctx.append(
+                "skipped " + "; ".join(f"{titles[d.item_id]} ({ev[d.item_id]})" for d in skipped)
+            )
         persona = state.persona.split(".")
-        taste = next((p.strip() for p in persona if "Loves" in p or "dislikes" in p), persona[0].strip())
+        taste = next(
+            (p.strip() for p in persona if "Loves" in p or "dislikes" in p), persona[0].strip()
+        )
         future = []
-        for alt, pred in list(zip(b["alternatives"], b.get("predicted", [])))[: self.max_alternatives]:
+        for alt, pred in list(zip(b["alternatives"], b.get("predicted", [])))[
+            : self.max_alternatives
+        ]:
             future.append(f"{describe_difference(human, alt, titles)} -> {outcome_summary(pred)}")
         pos = sum(1 for d in watched if ev[d.item_id].startswith("liked"))
         neg = sum(1 for d in skipped if ev[d.item_id].startswith("disliked"))
@@ -106,7 +114,9 @@ class TemplateReflector:
             lesson = "Skip pages that resemble what I disliked."
         else:
             lesson = "Nothing here fits my taste, so skipping is right."
-        lesson += " Leave when pages stop fitting." if human.exit else " Keep browsing while pages fit."
+        lesson += (
+            " Leave when pages stop fitting." if human.exit else " Keep browsing while pages fit."
+        )
         return (
             f"CONTEXT: {', '.join(ctx) or 'empty page'}. PERSONA: {taste}. "
             f"FUTURE: {' | '.join(future) or 'no alternative'}. LESSON: {lesson}"
@@ -142,7 +152,8 @@ class ChatModelReflector:
 
     Example:
         >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
-        >>> r = ChatModelReflector(FakeListChatModel(responses=["LESSON: ok"]), "cache")  # doctest: +SKIP
+        >>> fake = FakeListChatModel(responses=["LESSON: ok"])
+        >>> r = ChatModelReflector(fake, "cache")  # doctest: +SKIP
     """
 
     def __init__(self, chat_model, cache_dir: str | Path):

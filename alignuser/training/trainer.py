@@ -130,12 +130,18 @@ def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
         cut = imp.groupby("user_id")["timestamp"].quantile(1 - config.valid_fraction)
         t_cut = inter.df["user_id"].map(cut).fillna(np.inf)
         history = inter.subset((inter.df["timestamp"] < t_cut).to_numpy())
-        ctx = tj.StepContext(dataset, history, n_memories=config.n_memories, n_similar=config.n_similar)
+        ctx = tj.StepContext(
+            dataset, history, n_memories=config.n_memories, n_similar=config.n_similar
+        )
         steps = tj.from_impressions(dataset, context=ctx)
         return tj.split_by_time(steps, config.valid_fraction)
     split = dataset.splits.get("provided") or next(iter(dataset.splits.values()), None)
-    kw = dict(page_size=config.page_size, max_positives=config.max_positives,
-              max_pages_per_user=config.max_pages_per_user, seed=config.seed)
+    kw = dict(
+        page_size=config.page_size,
+        max_positives=config.max_positives,
+        max_pages_per_user=config.max_pages_per_user,
+        seed=config.seed,
+    )
     if split is not None and split.valid is not None:
         train_i, valid_i = split.train, split.valid
     else:
@@ -145,8 +151,9 @@ def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
         valid_i = Interactions(df[rank >= 1 - config.valid_fraction].reset_index(drop=True))
     ctx = tj.StepContext(dataset, train_i, n_memories=config.n_memories, n_similar=config.n_similar)
     train = tj.from_ratings(dataset, train_i, None, ctx, **kw)
-    valid = tj.from_ratings(dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1,
-                                                                "max_pages_per_user": 2})
+    valid = tj.from_ratings(
+        dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1, "max_pages_per_user": 2}
+    )
     del pd
     return train, valid
 
@@ -154,8 +161,11 @@ def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
 def train(config: TrainConfig, dataset, out_dir: str | Path) -> dict[str, Any]:
     """Build trajectories from ``dataset`` and train; returns the final metrics."""
     train_steps, valid_steps = prepare_steps(config, dataset)
-    data = {"dataset": dataset.name, "n_train_steps": len(train_steps),
-            "n_valid_steps": len(valid_steps)}
+    data = {
+        "dataset": dataset.name,
+        "n_train_steps": len(train_steps),
+        "n_valid_steps": len(valid_steps),
+    }
     return train_on_steps(config, train_steps, valid_steps, out_dir, data=data)
 
 
@@ -164,16 +174,25 @@ class _Run:
 
     def __init__(self, config: TrainConfig, out: Path, train_steps: Sequence, data: dict):
         self.cfg, self.out, self.data = config, out, data
-        self.state: dict[str, Any] = {"stage": 1, "epoch": 0, "batch": 0, "global_step": 0,
-                                      "best": None, "bad_evals": 0, "history": []}
+        self.state: dict[str, Any] = {
+            "stage": 1,
+            "epoch": 0,
+            "batch": 0,
+            "global_step": 0,
+            "best": None,
+            "bad_evals": 0,
+            "history": [],
+        }
         last = out / "last"
         if config.resume and (last / "trainer_state.json").is_file():
             from alignuser.policy.checkpoint import load_policy_model
 
             saved = json.loads((last / "trainer_state.json").read_text())
             if saved["config"] != _config_key(config):
-                raise ValueError(f"{last}: checkpoint was trained with another config; "
-                                 "use a new out_dir or resume=False")
+                raise ValueError(
+                    f"{last}: checkpoint was trained with another config; "
+                    "use a new out_dir or resume=False"
+                )
             self.state = saved["state"]
             self.pm = load_policy_model(last)
             self.opt = self._optimizer()
@@ -187,9 +206,15 @@ class _Run:
             if config.base != "tiny" and lora is None:
                 lora = {"r": 8, "alpha": 16}
             self.pm = PolicyModel.create(
-                config.base, corpus=corpus, tiny=config.tiny, path=config.base_path, lora=lora,
+                config.base,
+                corpus=corpus,
+                tiny=config.tiny,
+                path=config.base_path,
+                lora=lora,
                 max_rating=max((s.state.max_rating for s in train_steps), default=5),
-                dtype=config.dtype, seed=config.seed)
+                dtype=config.dtype,
+                seed=config.seed,
+            )
             self.opt = self._optimizer()
 
     def _optimizer(self):
@@ -207,15 +232,19 @@ class _Run:
         last = self.out / "last"
         save_policy_model(self.pm, last, meta={"config": self.cfg.model_dump()})
         self._save_optimizer(last / "optimizer.safetensors")
-        (last / "trainer_state.json").write_text(json.dumps(
-            {"config": _config_key(self.cfg), "state": self.state}, indent=1, default=str))
+        (last / "trainer_state.json").write_text(
+            json.dumps(
+                {"config": _config_key(self.cfg), "state": self.state}, indent=1, default=str
+            )
+        )
 
     def _save_optimizer(self, path: Path) -> None:
         from safetensors.torch import save_file
 
         sd = self.opt.state_dict()
-        tensors = {f"{i}.{k}": v.contiguous() for i, st in sd["state"].items()
-                   for k, v in st.items()}
+        tensors = {
+            f"{i}.{k}": v.contiguous() for i, st in sd["state"].items() for k, v in st.items()
+        }
         save_file(tensors, str(path), metadata={"param_groups": json.dumps(sd["param_groups"])})
 
     def _load_optimizer(self, path: Path) -> None:
@@ -254,8 +283,15 @@ def _counterfactuals(run: _Run, steps: Sequence) -> tuple[list, list[str | None]
     from alignuser.training.reflectors import TemplateReflector
 
     cfg = run.cfg
-    alts = [alternatives(s.action, cfg.k_alternatives, s.state.max_rating,
-                         np.random.default_rng([cfg.seed, 7, i])) for i, s in enumerate(steps)]
+    alts = [
+        alternatives(
+            s.action,
+            cfg.k_alternatives,
+            s.state.max_rating,
+            np.random.default_rng([cfg.seed, 7, i]),
+        )
+        for i, s in enumerate(steps)
+    ]
     if cfg.reflector == "none":
         return alts, [None] * len(steps)
     cache = run.out / "reflections.json"
@@ -267,21 +303,34 @@ def _counterfactuals(run: _Run, steps: Sequence) -> tuple[list, list[str | None]
     m = reflector.max_alternatives
     flat = [(i, a) for i, al in enumerate(alts) for a in al[:m]]
     if cfg.use_wm and flat:
-        preds = run.pm.generate_results([steps[i].state for i, _ in flat], [a for _, a in flat],
-                                        max_new_tokens=cfg.cf_max_new_tokens, changes_only=True)
+        preds = run.pm.generate_results(
+            [steps[i].state for i, _ in flat],
+            [a for _, a in flat],
+            max_new_tokens=cfg.cf_max_new_tokens,
+            changes_only=True,
+        )
     else:
         preds = ["(no world model)"] * len(flat)
     per: list[list[str]] = [[] for _ in steps]
     for (i, _), p in zip(flat, preds):
         per[i].append(p)
-    refl = reflector.reflect([{"state": s.state, "human": s.action, "alternatives": alts[i][:m],
-                               "predicted": per[i]} for i, s in enumerate(steps)])
+    refl = reflector.reflect(
+        [
+            {"state": s.state, "human": s.action, "alternatives": alts[i][:m], "predicted": per[i]}
+            for i, s in enumerate(steps)
+        ]
+    )
     cache.write_text(json.dumps({"n": len(steps), "reflections": refl}))
     return alts, refl
 
 
-def train_on_steps(config: TrainConfig, train_steps: Sequence, valid_steps: Sequence,
-                   out_dir: str | Path, data: dict | None = None) -> dict[str, Any]:
+def train_on_steps(
+    config: TrainConfig,
+    train_steps: Sequence,
+    valid_steps: Sequence,
+    out_dir: str | Path,
+    data: dict | None = None,
+) -> dict[str, Any]:
     """Train on prebuilt steps (see the module docstring); returns the final metrics."""
     import torch
 
@@ -336,11 +385,16 @@ def train_on_steps(config: TrainConfig, train_steps: Sequence, valid_steps: Sequ
                     if cfg.use_wm and o["lm_loss"] is not None:
                         terms["wm"] = cfg.lambda_wm * o["lm_loss"]
                     if cfg.use_cf:
-                        cf = pairwise_loss(o, batch, [alts[i] for i in idx], pm.max_rating,
-                                           cfg.pairwise_beta)
+                        cf = pairwise_loss(
+                            o, batch, [alts[i] for i in idx], pm.max_rating, cfg.pairwise_beta
+                        )
                         if refl is not None and refl[idx[0]] is not None:
-                            rb = pm.encode(states, actions, reflections=[refl[i] for i in idx],
-                                           max_len=cfg.max_len)
+                            rb = pm.encode(
+                                states,
+                                actions,
+                                reflections=[refl[i] for i in idx],
+                                max_len=cfg.max_len,
+                            )
                             ro = pm.forward(rb)
                             cf = cf + bc_loss(ro, rb) + ro["lm_loss"]
                         terms["cf"] = cfg.lambda_cr * cf
@@ -370,8 +424,14 @@ def train_on_steps(config: TrainConfig, train_steps: Sequence, valid_steps: Sequ
                     break
             st["epoch"], st["batch"] = epoch + 1, 0
             n = sums.pop("_n", 0.0)
-            st["history"].append({"stage": stage, "epoch": epoch, "step": st["global_step"],
-                                  "terms": {k: v / n for k, v in sums.items()} if n else {}})
+            st["history"].append(
+                {
+                    "stage": stage,
+                    "epoch": epoch,
+                    "step": st["global_step"],
+                    "terms": {k: v / n for k, v in sums.items()} if n else {},
+                }
+            )
             if stage == 2 and not stop:
                 stop = _evaluate(run, valid, evaluate_policy, save_policy_model)
             if stop:
@@ -392,10 +452,14 @@ def train_on_steps(config: TrainConfig, train_steps: Sequence, valid_steps: Sequ
 
     best = load_policy_model(policy_dir)
     metrics.update({f"valid_{k}": v for k, v in evaluate_policy(best, valid).items()})
-    metrics.update(train_seconds=round(time.time() - started, 2), steps=st["global_step"],
-                   history=st["history"])
-    save_policy_model(best, policy_dir, meta={"config": cfg.model_dump(), "data": run.data,
-                                              "metrics": metrics})
+    metrics.update(
+        train_seconds=round(time.time() - started, 2),
+        steps=st["global_step"],
+        history=st["history"],
+    )
+    save_policy_model(
+        best, policy_dir, meta={"config": cfg.model_dump(), "data": run.data, "metrics": metrics}
+    )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     return metrics
 
@@ -430,7 +494,8 @@ class _Progress:
     def update(self, stage: int, epoch: int, done: int, total: int, terms: dict) -> None:
         if self.bar is not None:
             desc = f"stage {stage} epoch {epoch + 1} " + " ".join(
-                f"{k}={v:.3f}" for k, v in terms.items())
+                f"{k}={v:.3f}" for k, v in terms.items()
+            )
             self.bar.update(self.task, completed=done, total=total, description=desc)
 
     def close(self) -> None:

@@ -105,9 +105,9 @@ def similar_memories(
     if not len(history_items) or k <= 0:
         return [() for _ in query_items]
     hist = np.asarray(history_items, dtype=np.int64)
-    sims = encoder.encode_items(np.asarray(query_items, dtype=np.int64)) @ encoder.encode_items(
-        hist
-    ).T
+    sims = (
+        encoder.encode_items(np.asarray(query_items, dtype=np.int64)) @ encoder.encode_items(hist).T
+    )
     sims[np.asarray(query_items)[:, None] == hist[None, :]] = -np.inf
     out = []
     kk = min(k, len(hist))
@@ -122,7 +122,7 @@ def similar_memories(
 def _line(title: str, rating: float, max_rating: int) -> str:
     if rating is None or np.isnan(rating):
         return f"I watched {title}"
-    return memory_line(title, int(round(float(rating))), max_rating)
+    return memory_line(title, round(float(rating)), max_rating)
 
 
 def result_text(action: PageAction, titles: Sequence[str], next_page: PageState | None) -> str:
@@ -152,8 +152,14 @@ class StepContext:
         n_similar: Similar-item memory lines per item.
     """
 
-    def __init__(self, dataset: Dataset, history: Interactions, encoder=None, n_memories: int = 3,
-                 n_similar: int = 2):
+    def __init__(
+        self,
+        dataset: Dataset,
+        history: Interactions,
+        encoder=None,
+        n_memories: int = 3,
+        n_similar: int = 2,
+    ):
         self.max_rating = dataset.scale.max if dataset.scale is not None else 5
         self.catalog: Catalog = dataset.catalog.with_statistics(history)
         df = self.catalog.df
@@ -162,7 +168,9 @@ class StepContext:
         self.years = [None if pd.isna(y) else int(y) for y in df["year"]]
         self.means = [None if np.isnan(m) else float(m) for m in df["mean_rating"]]
         pop = df["popularity"].to_numpy(dtype=float)
-        self.pop_pct = (pd.Series(pop).rank(pct=True, method="average").to_numpy() * 100).round() / 100
+        self.pop_pct = (
+            pd.Series(pop).rank(pct=True, method="average").to_numpy() * 100
+        ).round() / 100
         self.popularity = pop
         self.n_memories, self.n_similar = n_memories, n_similar
         if encoder is None:
@@ -172,21 +180,53 @@ class StepContext:
         self.encoder = encoder
         self.personas = _personas(dataset, history)
 
-    def state(self, user: int, page: int, items: Sequence[int], hist_items: list[int],
-              hist_ratings: list[float], session: int = 0) -> PageState:
+    def state(
+        self,
+        user: int,
+        page: int,
+        items: Sequence[int],
+        hist_items: list[int],
+        hist_ratings: list[float],
+        session: int = 0,
+    ) -> PageState:
         """The page state of ``user`` seeing ``items`` with this past."""
-        sim = similar_memories(self.encoder, hist_items, hist_ratings, items, self.titles,
-                               self.n_similar, self.max_rating)
+        sim = similar_memories(
+            self.encoder,
+            hist_items,
+            hist_ratings,
+            items,
+            self.titles,
+            self.n_similar,
+            self.max_rating,
+        )
         views = tuple(
-            ItemView(int(i), self.titles[i], self.genres[i], self.years[i], self.means[i],
-                     float(self.pop_pct[i]), s)
+            ItemView(
+                int(i),
+                self.titles[i],
+                self.genres[i],
+                self.years[i],
+                self.means[i],
+                float(self.pop_pct[i]),
+                s,
+            )
             for i, s in zip(items, sim)
         )
-        recent = [_line(self.titles[i], r, self.max_rating)
-                  for i, r in zip(hist_items[::-1][: self.n_memories],
-                                  hist_ratings[::-1][: self.n_memories])]
-        return PageState(int(user), self.personas.get(int(user), "A movie viewer."), page, views,
-                         tuple(recent), (), self.max_rating, session)
+        recent = [
+            _line(self.titles[i], r, self.max_rating)
+            for i, r in zip(
+                hist_items[::-1][: self.n_memories], hist_ratings[::-1][: self.n_memories]
+            )
+        ]
+        return PageState(
+            int(user),
+            self.personas.get(int(user), "A movie viewer."),
+            page,
+            views,
+            tuple(recent),
+            (),
+            self.max_rating,
+            session,
+        )
 
 
 def _personas(dataset: Dataset, history: Interactions) -> dict[int, str]:
@@ -205,9 +245,13 @@ def _rating(r: float, max_rating: int, default: int) -> int:
     return int(min(max(round(float(r)), 1), max_rating))
 
 
-def from_impressions(dataset: Dataset, history: Interactions | None = None,
-                     context: StepContext | None = None, session_gap: int = 1800,
-                     default_rating: int | None = None) -> list[Step]:
+def from_impressions(
+    dataset: Dataset,
+    history: Interactions | None = None,
+    context: StepContext | None = None,
+    session_gap: int = 1800,
+    default_rating: int | None = None,
+) -> list[Step]:
     """Steps from the dataset's impression logs (see the module docstring).
 
     Args:
@@ -222,10 +266,12 @@ def from_impressions(dataset: Dataset, history: Interactions | None = None,
     history = history if history is not None else dataset.interactions
     ctx = context or StepContext(dataset, history)
     top = ctx.max_rating
-    default = default_rating or int(round(0.8 * top))
+    default = default_rating or round(0.8 * top)
     inter = dataset.interactions.df
-    rating_of = {(int(u), int(i)): float(r) for u, i, r in
-                 zip(inter["user_id"], inter["item_id"], inter["rating"])}
+    rating_of = {
+        (int(u), int(i)): float(r)
+        for u, i, r in zip(inter["user_id"], inter["item_id"], inter["rating"])
+    }
     imp = dataset.impressions.df.sort_values(["user_id", "timestamp", "impression_id"])
     steps: list[Step] = []
     for u, g in imp.groupby("user_id", sort=True):
@@ -238,19 +284,41 @@ def from_impressions(dataset: Dataset, history: Interactions | None = None,
             page = 1 if k == 0 or sess[k] != sess[k - 1] else pages[-1] + 1
             pages.append(page)
             before = past[past["timestamp"] < r.timestamp]
-            states.append(ctx.state(u, page, [int(i) for i in r.items],
-                                    before["item_id"].tolist(), before["rating"].tolist(),
-                                    int(sess[k])))
+            states.append(
+                ctx.state(
+                    u,
+                    page,
+                    [int(i) for i in r.items],
+                    before["item_id"].tolist(),
+                    before["rating"].tolist(),
+                    int(sess[k]),
+                )
+            )
         for k, r in enumerate(rows):
             last = k + 1 == len(rows) or sess[k + 1] != sess[k]
             clicked = set(int(i) for i in r.clicked)
-            action = PageAction(tuple(
-                ItemDecision(int(i), True, _rating(rating_of.get((u, int(i)), np.nan), top, default))
-                if int(i) in clicked else ItemDecision(int(i), False)
-                for i in r.items), exit=last)
+            action = PageAction(
+                tuple(
+                    ItemDecision(
+                        int(i), True, _rating(rating_of.get((u, int(i)), np.nan), top, default)
+                    )
+                    if int(i) in clicked
+                    else ItemDecision(int(i), False)
+                    for i in r.items
+                ),
+                exit=last,
+            )
             nxt = None if last else states[k + 1]
-            steps.append(Step(states[k], action, result_text(action, ctx.titles, nxt), u,
-                              int(sess[k]), int(r.timestamp)))
+            steps.append(
+                Step(
+                    states[k],
+                    action,
+                    result_text(action, ctx.titles, nxt),
+                    u,
+                    int(sess[k]),
+                    int(r.timestamp),
+                )
+            )
     return steps
 
 
@@ -262,12 +330,22 @@ def _sessions(session_ids: Sequence[int], times: Sequence[int], gap: int) -> np.
     return np.concatenate([[0], np.cumsum(np.diff(t) > gap)]) if len(t) else t
 
 
-def from_ratings(dataset: Dataset, targets: Interactions | None = None,
-                 history: Interactions | None = None, context: StepContext | None = None,
-                 page_size: int = 4, max_positives: int = 2, popularity_alpha: float = 1.0,
-                 recommender=None, rec_fraction: float = 0.5, rec_top_k: int = 50,
-                 session_gap: int = 3600, pages_per_session: int = 5,
-                 max_pages_per_user: int | None = 8, seed: int = 0) -> list[Step]:
+def from_ratings(
+    dataset: Dataset,
+    targets: Interactions | None = None,
+    history: Interactions | None = None,
+    context: StepContext | None = None,
+    page_size: int = 4,
+    max_positives: int = 2,
+    popularity_alpha: float = 1.0,
+    recommender=None,
+    rec_fraction: float = 0.5,
+    rec_top_k: int = 50,
+    session_gap: int = 3600,
+    pages_per_session: int = 5,
+    max_pages_per_user: int | None = 8,
+    seed: int = 0,
+) -> list[Step]:
     """UserMirrorer-style steps from rating logs (see the module docstring).
 
     Args:
@@ -281,6 +359,8 @@ def from_ratings(dataset: Dataset, targets: Interactions | None = None,
         popularity_alpha: Negatives sampled with probability ``popularity ** alpha``.
         recommender: Optional fitted :class:`~alignuser.interfaces.Recommender` supplying
             ``rec_fraction`` of the negatives from its top ``rec_top_k``.
+        rec_fraction: Share of negatives from the recommender (when one is given).
+        rec_top_k: Depth of the recommender's list negatives are drawn from.
         session_gap: Inactivity (seconds) that starts a new session.
         pages_per_session: Pages after which a session ends (also the rule without time).
         max_pages_per_user: Keep only each user's last pages (states still see all the past).
@@ -305,8 +385,11 @@ def from_ratings(dataset: Dataset, targets: Interactions | None = None,
     steps: list[Step] = []
     for u, g in tg.groupby("user_id", sort=True):
         u = int(u)
-        items, ratings, times = (g["item_id"].to_numpy(), g["rating"].to_numpy(dtype=float),
-                                 g["timestamp"].to_numpy())
+        items, ratings, times = (
+            g["item_id"].to_numpy(),
+            g["rating"].to_numpy(dtype=float),
+            g["timestamp"].to_numpy(),
+        )
         cuts, pos = [], 0
         while pos < len(items):
             n = int(rng.integers(1, max_positives + 1))
@@ -314,15 +397,20 @@ def from_ratings(dataset: Dataset, targets: Interactions | None = None,
             pos += n
         sess, page_no, s, p = [], [], 0, 0
         for k, (a, _) in enumerate(cuts):
-            new = k > 0 and (p >= pages_per_session or (times[a] >= 0 and times[a - 1] >= 0
-                                                         and times[a] - times[a - 1] > session_gap))
+            new = k > 0 and (
+                p >= pages_per_session
+                or (times[a] >= 0 and times[a - 1] >= 0 and times[a] - times[a - 1] > session_gap)
+            )
             if new:
                 s, p = s + 1, 0
             p += 1
             sess.append(s)
             page_no.append(p)
-        keep = range(len(cuts)) if max_pages_per_user is None else range(
-            max(0, len(cuts) - max_pages_per_user), len(cuts))
+        keep = (
+            range(len(cuts))
+            if max_pages_per_user is None
+            else range(max(0, len(cuts) - max_pages_per_user), len(cuts))
+        )
         h = hg.get(u)
         h_items = h["item_id"].tolist() if h is not None else []
         h_ratings = h["rating"].tolist() if h is not None else []
@@ -335,25 +423,45 @@ def from_ratings(dataset: Dataset, targets: Interactions | None = None,
             shown = [*items[a:b].tolist(), *negs]
             rng.shuffle(shown)
             pos_r = {int(i): _rating(r, top, top) for i, r in zip(items[a:b], ratings[a:b])}
-            state = ctx.state(u, page_no[k], shown, h_items + items[:a].tolist(),
-                              h_ratings + ratings[:a].tolist(), sess[k])
+            state = ctx.state(
+                u,
+                page_no[k],
+                shown,
+                h_items + items[:a].tolist(),
+                h_ratings + ratings[:a].tolist(),
+                sess[k],
+            )
             last = k + 1 == len(cuts) or sess[k + 1] != sess[k]
-            action = PageAction(tuple(
-                ItemDecision(int(i), True, pos_r[int(i)]) if int(i) in pos_r
-                else ItemDecision(int(i), False) for i in shown), exit=last)
+            action = PageAction(
+                tuple(
+                    ItemDecision(int(i), True, pos_r[int(i)])
+                    if int(i) in pos_r
+                    else ItemDecision(int(i), False)
+                    for i in shown
+                ),
+                exit=last,
+            )
             pages[k] = (state, action)
         for k in keep:
             state, action = pages[k]
             last = action.exit
             nxt = None if last or (k + 1) not in pages else pages[k + 1][0]
-            steps.append(Step(state, action, result_text(action, ctx.titles, nxt), u,
-                              sess[k], int(times[cuts[k][0]])))
+            steps.append(
+                Step(
+                    state,
+                    action,
+                    result_text(action, ctx.titles, nxt),
+                    u,
+                    sess[k],
+                    int(times[cuts[k][0]]),
+                )
+            )
     return steps
 
 
 def _negatives(rng, n, weights, exclude, rec_items, rec_fraction, n_items) -> list[int]:
     out: list[int] = []
-    n_rec = int(round(n * rec_fraction)) if rec_items is not None and len(rec_items) else 0
+    n_rec = round(n * rec_fraction) if rec_items is not None and len(rec_items) else 0
     if n_rec:
         cand = [int(i) for i in rec_items if int(i) not in exclude]
         if cand:
@@ -368,7 +476,9 @@ def _negatives(rng, n, weights, exclude, rec_items, rec_fraction, n_items) -> li
     return out
 
 
-def split_by_time(steps: Sequence[Step], valid_fraction: float = 0.2) -> tuple[list[Step], list[Step]]:
+def split_by_time(
+    steps: Sequence[Step], valid_fraction: float = 0.2
+) -> tuple[list[Step], list[Step]]:
     """Per user, the last ``valid_fraction`` of steps (by time) go to validation."""
     by_user: dict[int, list[Step]] = {}
     for s in steps:
@@ -376,7 +486,7 @@ def split_by_time(steps: Sequence[Step], valid_fraction: float = 0.2) -> tuple[l
     train, valid = [], []
     for u in sorted(by_user):
         ss = sorted(by_user[u], key=lambda s: (s.timestamp, s.state.session, s.state.page))
-        n_valid = int(round(len(ss) * valid_fraction))
+        n_valid = round(len(ss) * valid_fraction)
         cut = len(ss) - n_valid
         train += ss[:cut]
         valid += ss[cut:]

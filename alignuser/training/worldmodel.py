@@ -27,9 +27,7 @@ from alignuser.policy.tokenizer import words
 
 __all__ = ["evaluate_world_model", "f1", "parse_result"]
 
-_MEM = re.compile(
-    r"I (?:liked|disliked|felt neutral about) .+? based on my review score of \d+"
-)
+_MEM = re.compile(r"I (?:liked|disliked|felt neutral about) .+? based on my review score of \d+")
 _PAGE = re.compile(r"PAGE \d+ :(.*)$")
 _TITLE = re.compile(r'" ([^"]+?) "')
 

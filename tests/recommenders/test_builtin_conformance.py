@@ -140,3 +140,11 @@ def test_ease_matches_the_textbook_formula(n_users):
     for cutoff in (4096, 0):  # float64 Cholesky, then float32
         rec = EASE(l2=10.0, float64_below=cutoff).fit(inter, cat)
         np.testing.assert_allclose(rec.score(users), x @ b, rtol=1e-3, atol=1e-4)
+
+
+def test_params_may_not_shadow_base_keywords():
+    class Clashing(pydantic.BaseModel):
+        seed: int = 0  # would be swallowed by the base constructor's own ``seed``
+
+    with pytest.raises(TypeError, match=r"clash.*seed"):
+        type("Bad", (PopularRecommender,), {"Params": Clashing})

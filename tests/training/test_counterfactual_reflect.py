@@ -30,8 +30,12 @@ def test_alternatives_are_legal_distinct_and_never_human(small_steps):
 
 def _item(step):
     alts = alternatives(step.action, 2, 5, np.random.default_rng(1))
-    return {"state": step.state, "human": step.action, "alternatives": alts,
-            "predicted": ['CHANGES: - "I disliked X based on my review score of 1" END'] * 2}
+    return {
+        "state": step.state,
+        "human": step.action,
+        "alternatives": alts,
+        "predicted": ['CHANGES: - "I disliked X based on my review score of 1" END'] * 2,
+    }
 
 
 def test_template_reflection_has_four_parts_and_is_deterministic(small_steps):
@@ -61,27 +65,43 @@ def test_pairwise_loss_prefers_the_human_action():
 
     class B:
         item_mask = torch.tensor([[True, True]])
-        targets = {"watch": torch.tensor([[1, 0]]), "rating": torch.tensor([[4, -1]]),
-                   "exit": torch.tensor([0])}
+        targets = {
+            "watch": torch.tensor([[1, 0]]),
+            "rating": torch.tensor([[4, -1]]),
+            "exit": torch.tensor([0]),
+        }
 
-    human = PageAction((ItemDecision(1, True, 5), ItemDecision(2, False)), exit=False)
     alt = PageAction((ItemDecision(1, False), ItemDecision(2, True, 1)), exit=True)
-    good = {"watch": torch.tensor([[[-2.0, 2.0], [2.0, -2.0]]]),
-            "rating": torch.tensor([[[0, 0, 0, 0, 3.0]] * 2]), "exit": torch.tensor([[2.0, -2.0]])}
+    good = {
+        "watch": torch.tensor([[[-2.0, 2.0], [2.0, -2.0]]]),
+        "rating": torch.tensor([[[0, 0, 0, 0, 3.0]] * 2]),
+        "exit": torch.tensor([[2.0, -2.0]]),
+    }
     bad = {k: -v for k, v in good.items()}
-    lg = action_logp(good, B.item_mask, B.targets["watch"][:, None],
-                     B.targets["rating"][:, None], B.targets["exit"][:, None])
-    manual = (torch.log_softmax(good["watch"][0, 0], -1)[1] + torch.log_softmax(good["rating"][0, 0], -1)[4]
-              + torch.log_softmax(good["watch"][0, 1], -1)[0] + torch.log_softmax(good["exit"][0], -1)[0])
+    lg = action_logp(
+        good,
+        B.item_mask,
+        B.targets["watch"][:, None],
+        B.targets["rating"][:, None],
+        B.targets["exit"][:, None],
+    )
+    manual = (
+        torch.log_softmax(good["watch"][0, 0], -1)[1]
+        + torch.log_softmax(good["rating"][0, 0], -1)[4]
+        + torch.log_softmax(good["watch"][0, 1], -1)[0]
+        + torch.log_softmax(good["exit"][0], -1)[0]
+    )
     assert torch.allclose(lg[0, 0], manual)
     assert pairwise_loss(good, B, [[alt]], 5) < 0.01 < pairwise_loss(bad, B, [[alt]], 5)
 
 
 def test_world_model_result_parsing_and_f1():
-    gold = 'CHANGES:\n- "I liked Heat (1995) based on my review score of 5"\nPAGE 2: "A (1990)" ; "B"'
+    gold = (
+        'CHANGES:\n- "I liked Heat (1995) based on my review score of 5"\nPAGE 2: "A (1990)" ; "B"'
+    )
     pred = 'CHANGES : - " I liked Heat ( 1995 ) based on my review score of 5 " PAGE 2 : " A ( 1990 ) "'
     gm, gt, ge = parse_result(gold)
     pm, pt, pe = parse_result(pred)
     assert gm == pm and not ge and not pe
     assert f1(pt, gt) == 2 * 1 * 0.5 / 1.5
-    assert parse_result('CHANGES: END')[2] and f1(set(), set()) == 1.0
+    assert parse_result("CHANGES: END")[2] and f1(set(), set()) == 1.0

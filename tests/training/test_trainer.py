@@ -12,9 +12,19 @@ MICRO = TinySpec(n_layers=2, d_model=64, n_heads=2, ffn_mult=2, min_frequency=1)
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(tiny=MICRO, wm_epochs=1, align_epochs=1, batch_size=16, eval_every=1000,
-                save_every=1000, wm_eval_steps=8, max_valid_steps=64, cf_max_new_tokens=12,
-                wm_max_new_tokens=24, max_steps_per_stage=6)
+    base = dict(
+        tiny=MICRO,
+        wm_epochs=1,
+        align_epochs=1,
+        batch_size=16,
+        eval_every=1000,
+        save_every=1000,
+        wm_eval_steps=8,
+        max_valid_steps=64,
+        cf_max_new_tokens=12,
+        wm_max_new_tokens=24,
+        max_steps_per_stage=6,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -38,8 +48,9 @@ def test_seeded_training_is_reproducible_and_records_provenance(subset, tmp_path
     m1 = train_on_steps(_cfg(), train, valid, tmp_path / "a")
     m2 = train_on_steps(_cfg(), train, valid, tmp_path / "b")
     states = [s.state for s in valid[:16]]
-    np.testing.assert_array_equal(_scores(tmp_path / "a" / "policy", states),
-                                  _scores(tmp_path / "b" / "policy", states))
+    np.testing.assert_array_equal(
+        _scores(tmp_path / "a" / "policy", states), _scores(tmp_path / "b" / "policy", states)
+    )
     assert m1["valid_bc_nll"] == m2["valid_bc_nll"]
     doc = json.loads((tmp_path / "a" / "policy" / "policy.json").read_text())
     assert doc["config"]["k_alternatives"] == 3 and "git_revision" in doc
@@ -69,12 +80,17 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path):
     cfg = _cfg(max_steps_per_stage=None, align_epochs=1)
     train_on_steps(cfg, train, valid, tmp_path / "full")
     with pytest.raises(TrainingInterrupted):
-        train_on_steps(cfg.model_copy(update={"interrupt_after": 9}), train, valid, tmp_path / "cut")
+        train_on_steps(
+            cfg.model_copy(update={"interrupt_after": 9}), train, valid, tmp_path / "cut"
+        )
     m = train_on_steps(cfg, train, valid, tmp_path / "cut")
     assert m["steps"] == 12
     states = [s.state for s in valid[:16]]
-    np.testing.assert_allclose(_scores(tmp_path / "full" / "policy", states),
-                               _scores(tmp_path / "cut" / "policy", states), atol=1e-6)
+    np.testing.assert_allclose(
+        _scores(tmp_path / "full" / "policy", states),
+        _scores(tmp_path / "cut" / "policy", states),
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="another config"):
         train_on_steps(cfg.model_copy(update={"lr": 1e-4}), train, valid, tmp_path / "cut")
 
@@ -86,8 +102,14 @@ def test_learned_policy_recovers_the_true_choice_rule(world, tmp_path):
     from alignuser.training.evaluate import auc
 
     ds = world.dataset(n_sessions_per_user=5, seed=2)
-    cfg = _cfg(wm_epochs=0, use_cf=False, align_epochs=4, max_steps_per_stage=None, lr=4e-3,
-               max_valid_steps=400)
+    cfg = _cfg(
+        wm_epochs=0,
+        use_cf=False,
+        align_epochs=4,
+        max_steps_per_stage=None,
+        lr=4e-3,
+        max_valid_steps=400,
+    )
     m = train(cfg, ds, tmp_path / "run")
     assert m["valid_watch_auc"] > 0.68, m
     # against the world's true watch probabilities on the same held-out pages
