@@ -87,7 +87,8 @@ def _summary(run_dir: Path) -> None:
 def _run(scenario, out: Path | None) -> Path:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from alignuser.simulation.runner import run
+    from alignuser.errors import AlignUserError
+    from alignuser.simulation.runner import resume, run
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("step {task.completed}"),
@@ -100,7 +101,11 @@ def _run(scenario, out: Path | None) -> Path:
                 tasks[label] = bar.add_task(label, total=cap)
             bar.update(tasks[label], completed=step)
 
-        run_dir = run(scenario, out, progress=progress)
+        try:
+            run_dir = run(scenario, out, progress=progress) if scenario else resume(out, progress)
+        except AlignUserError as exc:
+            _console().print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     _summary(run_dir)
     _console().print(
         f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"
@@ -110,11 +115,21 @@ def _run(scenario, out: Path | None) -> Path:
 
 @app.command("run")
 def run_cmd(
-    scenario: Path = typer.Argument(..., help="Scenario YAML file."),
+    scenario: Path = typer.Argument(None, help="Scenario YAML file."),
     set_: list[str] = SetOpt,
     out: Path = typer.Option(None, "--out", help="Run folder (default: output.dir/<name>-<time>)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
 ) -> None:
-    """Run a population simulation described by a scenario file."""
+    """Run a population simulation described by a scenario file (or resume one)."""
+    if resume is not None:
+        if scenario is not None or set_:
+            _console().print("[red]--resume takes the run folder only (its scenario.yaml)[/red]")
+            raise typer.Exit(2)
+        _run(None, resume)
+        return
+    if scenario is None:
+        _console().print("[red]give a scenario file, or --resume RUN_DIR[/red]")
+        raise typer.Exit(2)
     _run(_load(scenario, set_), out)
 
 

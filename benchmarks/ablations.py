@@ -28,11 +28,12 @@ VARIANTS = {
 }
 
 
-def _dataset(name: str, users: int):
+def _dataset(name: str, users: int, items: int, sessions: int):
     if name == "synthetic":
         from alignuser.data.synthetic import SyntheticWorld
 
-        return SyntheticWorld(n_users=users, n_items=300, seed=0).dataset(n_sessions_per_user=4)
+        world = SyntheticWorld(n_users=users, n_items=items, seed=3)
+        return world.dataset(n_sessions_per_user=sessions, seed=2)
     from alignuser.data.loaders import load_dataset
 
     root = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -43,6 +44,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--users", type=int, default=300)
+    ap.add_argument("--items", type=int, default=300)
+    ap.add_argument("--sessions", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--wm-epochs", type=int, default=1)
     ap.add_argument("--tiny", default="3x160")
@@ -55,12 +59,12 @@ def main() -> None:
     from alignuser.training.trainer import TrainConfig, prepare_steps, train_on_steps
 
     layers, width = (int(x) for x in args.tiny.split("x"))
-    ds = _dataset(args.data, args.users)
+    ds = _dataset(args.data, args.users, args.items, args.sessions)
     base = dict(
-        tiny=TinySpec(n_layers=layers, d_model=width, n_heads=4),
+        tiny=TinySpec(n_layers=layers, d_model=width, n_heads=4, ffn_mult=2, min_frequency=1),
         wm_epochs=args.wm_epochs,
         align_epochs=args.epochs,
-        batch_size=16,
+        batch_size=args.batch,
         eval_every=100,
         save_every=100,
         max_pages_per_user=args.max_pages_per_user,

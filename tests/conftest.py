@@ -30,11 +30,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA} (set ALIGNUSER_SHARED_DATA)")
     return SHARED_DATA
-
-
-def shared_dataset(name: str) -> Path:
-    """Path to one shared dataset folder, or skip."""
-    p = SHARED_DATA / name
-    if not p.is_dir():
-        pytest.skip(f"shared dataset {name!r} not found at {p}")
-    return p

@@ -292,6 +292,26 @@ class ChromaMemory:
         for f in pending:
             f.result()
 
+    def truncate_after(self, step: int) -> int:
+        """Delete the memories written after ``step`` and rebuild the index (resume).
+
+        ``truncate_after(-2)`` empties the store (history memories have step -1).
+
+        Returns:
+            How many memories were deleted.
+        """
+        self.flush()
+        before = self.collection.count()
+        if before:
+            self.collection.delete(where={"step": {"$gt": int(step)}})
+        after = self.collection.count()
+        if after != before or len(self.index) != after:
+            self.index = MemoryIndex(self.encoder)
+            if self.path is not None:  # a snapshot of the longer store is stale now
+                (self.path / self.snapshot_name).unlink(missing_ok=True)
+            self._rebuild()
+        return before - after
+
     def close(self) -> None:
         """Flush pending writes and stop the writer thread (the store stays on disk)."""
         self.flush()

@@ -2,30 +2,35 @@ r"""``PolicyModel``: a causal LM that scores every legal decision of a page in o
 
 The decision format
 -------------------
-A page state (:func:`alignuser.env.text.render_state`) is followed by an action block whose
-decisions are **slots**, each a placeholder token (``<slot>`` for the tiny base, `` ?`` for
-BPE bases)::
+The page state (:func:`alignuser.env.text.render_state`) is tokenised line by line and each
+item line is followed by two decision **slots**, placeholder tokens (``<slot>`` for the tiny
+base, `` ?`` for BPE bases); one more slot closes the page::
 
-    <state text>
-    ACTION:
-    1. <slot> <slot>
-    2. <slot> <slot>
+    PERSONA: "..."
+    MEMORIES: ...
+    PAGE 2 (rate 1-5)
+    1. "Toy Story (1995)" | year 1995 | ... | similar [...] <slot> <slot>
+    2. "Heat (1995)" | year 1995 | ... | similar [...] <slot> <slot>
     END <slot>
 
-The model's output at the first slot of item ``i`` is read as the distribution over
-``{SKIP, WATCH}``, at the second slot over the ratings ``1..max`` (given watch), at the last
-over ``{NEXT, EXIT}``. The slot inputs are constants, never earlier sampled decisions, so every
-marginal of a page comes out of **one forward pass** and a batch of pages out of one padded
-pass (right padding; logits are gathered at the slot positions). Decisions of one page are
-therefore conditionally independent given the state (the exit probability does not see what
-was watched on this page); this is the price of one-pass scoring.
+The model's output at the first slot after item ``i`` is read as the distribution over
+``{SKIP, WATCH}``, at the second over the ratings ``1..max`` (given watch), at the last over
+``{NEXT, EXIT}``. Slots sit right after the evidence they decide on (the item line, with its
+similar-item memories), which a small model learns far faster than matching numbered slots
+to numbered lines at the end. The slot inputs are constants, never earlier sampled decisions,
+so every marginal of a page comes out of **one forward pass**, and a batch of pages out of one
+right-padded pass (logits gathered at the slot positions). Decisions of one page are therefore
+conditionally independent given the state, and an item's decision sees the items above it,
+not below; the exit probability does not see what was watched on this page. This is the
+price of one-pass scoring.
 
-Training appends optional segments after the slots (causal attention keeps the slot outputs
-identical to inference): the world-model target ``TAKEN:`` (watch/skip and next/exit, without
-ratings) ``RESULT:`` (memory changes and the next page), and, before ``ACTION:``, an optional
-``REFLECTION:`` paragraph (state -> reflection -> action, the counterfactual-alignment format).
+Training appends the world-model segment after the last slot (causal attention keeps the slot
+outputs identical to inference): ``TAKEN:`` (watch/skip and next/exit, without ratings) then
+``RESULT:`` (memory changes and the next page). The counterfactual-alignment sequence uses the
+*block* layout instead: the whole state, ``REFLECTION: <text>``, then ``ACTION:`` with
+numbered slots (``1. <slot> <slot>``), i.e. state -> reflection -> action.
 
-Filled in, the action block reads like :func:`alignuser.env.text.render_action`
+Filled in, the decisions read like :func:`alignuser.env.text.render_action`
 (``1. WATCH 4`` / ``2. SKIP`` / ``NEXT``), see :func:`filled_action_text`.
 
 Example:
@@ -177,6 +182,7 @@ class PolicyModel:
 
         def one(word: str) -> int:
             ids = tok.encode(word, add_special_tokens=False)
+            ids = [i for i in ids if tok.decode([i]).strip()]  # drop a lone leading space
             if not ids:
                 raise ValueError(f"tokenizer cannot encode label {word!r}")
             return ids[0]
@@ -206,33 +212,44 @@ class PolicyModel:
 
     def build_sequence(
         self,
-        prefix_ids: list[int],
-        n_items: int,
+        head_ids: list[int],
+        item_ids: list[list[int]],
         reflection_ids: list[int] | None = None,
         result_ids: list[int] | None = None,
         taken_ids: list[int] | None = None,
     ) -> tuple[list[int], list[int], list[int], list[int], int]:
-        """Assemble one sequence; returns ``(ids, lm_mask, watch_pos, rating_pos, exit_pos)``."""
-        ids = list(prefix_ids)
-        lm = [0] * len(ids)
-        if reflection_ids is not None:
-            head = self._piece("REFLECTION:")
-            ids += head
-            lm += [0] * len(head)
+        """Assemble one sequence; returns ``(ids, lm_mask, watch_pos, rating_pos, exit_pos)``.
+
+        Without a reflection the layout is *inline* (two slots after each item line); with
+        one it is *block* (whole state, ``REFLECTION:``, then ``ACTION:`` and numbered slots).
+        """
+        ids = list(head_ids)
+        wpos, rpos = [], []
+        if reflection_ids is None:
+            for it in item_ids:
+                ids += it
+                wpos.append(len(ids))
+                rpos.append(len(ids) + 1)
+                ids += [self.slot_id, self.slot_id]
+            lm = [0] * len(ids)
+        else:
+            for it in item_ids:
+                ids += it
+            ids += self._piece("REFLECTION:")
+            lm = [0] * len(ids)
             body = [*reflection_ids, *self._piece("\n")]
             ids += body
             lm += [1] * len(body)
-        head = self._piece("ACTION:\n")
-        ids += head
-        lm += [0] * len(head)
-        wpos, rpos = [], []
-        for i in range(n_items):
-            num = self._piece(f"{i + 1}.")
-            ids += num
-            wpos.append(len(ids))
-            rpos.append(len(ids) + 1)
-            ids += [self.slot_id, self.slot_id, *self._piece("\n")]
-            lm += [0] * (len(num) + 2 + len(self._piece("\n")))
+            head = self._piece("ACTION:\n")
+            ids += head
+            lm += [0] * len(head)
+            for i in range(len(item_ids)):
+                num = self._piece(f"{i + 1}.")
+                ids += num
+                wpos.append(len(ids))
+                rpos.append(len(ids) + 1)
+                ids += [self.slot_id, self.slot_id]
+                lm += [0] * (len(num) + 2)
         end = self._piece("END")
         ids += end
         xpos = len(ids)
@@ -247,12 +264,18 @@ class PolicyModel:
             lm += [1] * len(tail)
         return ids, lm, wpos, rpos, xpos
 
-    def _prefix_ids(self, states: Sequence[PageState]) -> list[list[int]]:
-        texts = [render_state(s) + "\n" for s in states]
+    def _state_ids(self, states: Sequence[PageState]) -> list[tuple[list[int], list[list[int]]]]:
+        """Token ids of each state's head (persona .. PAGE line) and of each item line."""
+        texts, spans = [], []
+        for s in states:
+            lines = render_state(s).split("\n")
+            n = len(s.items)
+            spans.append((len(texts), n))
+            texts.append("\n".join(lines[: len(lines) - n]) + "\n")
+            texts += [ln + "\n" for ln in lines[len(lines) - n :]]
         enc = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        if self.info.get("add_bos"):
-            enc = [[self.tokenizer.bos_token_id, *e] for e in enc]
-        return enc
+        bos = [self.tokenizer.bos_token_id] if self.info.get("add_bos") else []
+        return [([*bos, *enc[a]], enc[a + 1 : a + 1 + n]) for a, n in spans]
 
     def _texts_ids(self, texts: Sequence[str | None]) -> list[list[int] | None]:
         todo = [t for t in texts if t is not None]
@@ -283,7 +306,7 @@ class PolicyModel:
         """
         import torch
 
-        prefixes = self._prefix_ids(states)
+        prefixes = self._state_ids(states)
         refl = self._texts_ids(reflections) if reflections is not None else [None] * len(states)
         res = self._texts_ids(results) if results is not None else [None] * len(states)
         taken = (
@@ -292,8 +315,8 @@ class PolicyModel:
             else [None] * len(states)
         )
         seqs = []
-        for p, st, rf, rs, tk in zip(prefixes, states, refl, res, taken):
-            ids, lm, w, r, x = self.build_sequence(p, len(st.items), rf, rs, tk)
+        for (head, items), st, rf, rs, tk in zip(prefixes, states, refl, res, taken):
+            ids, lm, w, r, x = self.build_sequence(head, items, rf, rs, tk)
             if max_len is not None and len(ids) > max_len:
                 if x >= max_len:
                     raise ValueError(
@@ -454,8 +477,8 @@ class PolicyModel:
         self.lm.eval()
         taken = self._texts_ids([taken_text(a) for a in actions])
         prompts = []
-        for p, st, tk in zip(self._prefix_ids(states), states, taken):
-            ids = self.build_sequence(p, len(st.items))[0]
+        for (head, items), tk in zip(self._state_ids(states), taken):
+            ids = self.build_sequence(head, items)[0]
             prompts.append([*ids, *self._piece("\nTAKEN:\n"), *tk, *self._piece("\nRESULT:\n")])
         outs: list[str] = [""] * len(prompts)
         order = np.argsort([len(p) for p in prompts], kind="stable")

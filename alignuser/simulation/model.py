@@ -249,10 +249,60 @@ class PopulationModel(mesa.Model):
             tag = {"recommender": self.label, "seed": self.seed_value}
             self.writer.add_events([{**tag, **e} for e in events])
             self.writer.add_sessions([{**tag, **r} for r in session_rows])
-            self.writer.flush()
+            self.writer.flush(step)
         self.datacollector.collect(self)
         self.running = self._pending()
         self.timings["total"] += time.perf_counter() - t_start
+
+    def get_state(self) -> dict:
+        """Everything needed to continue this run exactly (JSON-able).
+
+        Memories are not included: they are durable in the memory store (or rebuilt from the
+        events), see :mod:`alignuser.simulation.checkpoint`.
+        """
+        return {
+            "step": int(self.steps),
+            "running": bool(self.running),
+            "agents": [
+                [
+                    a.sessions_done,
+                    a.in_session,
+                    a.page,
+                    a.shown,
+                    sorted(a.consumed),
+                    a.start_step,
+                    a.watches,
+                    a.likes,
+                    a.rating_sum,
+                ]
+                for a in self.population
+            ],
+            "activation_rng": self.activation_rng.bit_generator.state,
+            "policy_rng": self.policy_rng.bit_generator.state,
+            "wom": self.wom.get_state() if self.wom is not None else None,
+            "series": {k: list(v) for k, v in self.datacollector.model_vars.items()},
+            "timings": dict(self.timings),
+            "faults": self.faults,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state written by :meth:`get_state` (same scenario, same population)."""
+        if len(state["agents"]) != len(self.population):
+            raise ValueError("checkpoint population size differs from the scenario's")
+        self.steps = state["step"]
+        self.running = state["running"]
+        for a, row in zip(self.population, state["agents"]):
+            (a.sessions_done, a.in_session, a.page, shown, consumed,
+             a.start_step, a.watches, a.likes, a.rating_sum) = row  # fmt: skip
+            a.shown, a.consumed = list(shown), set(consumed)
+        self.activation_rng.bit_generator.state = state["activation_rng"]
+        self.policy_rng.bit_generator.state = state["policy_rng"]
+        if self.wom is not None and state.get("wom") is not None:
+            self.wom.set_state(state["wom"])
+        for k, v in state["series"].items():
+            self.datacollector.model_vars[k] = list(v)
+        self.timings.update(state["timings"])
+        self.faults = state["faults"]
 
     def part_times(self) -> dict[str, float]:
         """Seconds per part; ``mesa`` is everything else in the step (agent loop, states)."""

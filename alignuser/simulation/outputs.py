@@ -16,8 +16,9 @@ item_id, watched, rating, exit``. Session columns: ``recommender, seed, agent_id
 session, start_step, end_step, pages, shown, watches, likes, mean_rating, exit_page,
 exited, satisfaction``.
 
-Parts are written atomically (temporary name, then rename), so a killed run leaves only
-complete files.
+Parts are named by step (``part-000012.parquet`` holds step 12) and written atomically
+(temporary name, then rename), so a killed run leaves only complete files; a resumed run
+first removes the parts of steps after its last checkpoint (``checkpoints/<label>.json``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ class RunWriter:
         self.label = label
         self._events: list[dict] = []
         self._sessions: list[dict] = []
-        self._part = 0
 
     def add_events(self, rows: list[dict]) -> None:
         """Buffer event rows (flushed by :meth:`flush`)."""
@@ -68,18 +68,32 @@ class RunWriter:
         """Buffer session rows."""
         self._sessions.extend(rows)
 
-    def flush(self) -> None:
-        """Write buffered rows as new part files."""
-        name = f"part-{self._part:06d}.parquet"
+    def flush(self, step: int) -> None:
+        """Write the buffered rows of ``step`` as its part files."""
+        name = f"part-{step:06d}.parquet"
         if self._events:
             frame = pd.DataFrame(self._events, columns=EVENT_COLUMNS)
             _atomic_parquet(frame, self.run_dir / "events" / self.label / name)
         if self._sessions:
             frame = pd.DataFrame(self._sessions, columns=SESSION_COLUMNS)
             _atomic_parquet(frame, self.run_dir / "sessions" / self.label / name)
-        if self._events or self._sessions:
-            self._part += 1
         self._events, self._sessions = [], []
+
+    def truncate_after(self, step: int) -> int:
+        """Delete part files of steps after ``step`` (and stray temporary files).
+
+        Returns:
+            The number of files removed.
+        """
+        removed = 0
+        for kind in ("events", "sessions"):
+            folder = self.run_dir / kind / self.label
+            for f in folder.glob("part-*"):
+                stem = f.name.split(".")[0]
+                if f.name.endswith(".tmp") or int(stem.split("-")[1]) > step:
+                    f.unlink()
+                    removed += 1
+        return removed
 
     def write_series(self, frame: pd.DataFrame) -> None:
         """Write the DataCollector model series."""

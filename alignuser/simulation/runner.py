@@ -188,19 +188,54 @@ def _decider(policy, rng):
     return lambda states: tool.invoke({"batch": StateBatch(states)}) if states else []
 
 
-def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None):
+def _restore_memory(memory, prep: Prepared, run_dir: Path, label: str, step: int | None) -> None:
+    """Fill a fresh memory (``step=None``) or restore it to the end of ``step``."""
+    from alignuser.simulation.checkpoint import memories_from_events
+
+    history = [r for recs in prep.history for r in recs]
+    if hasattr(memory, "truncate_after"):  # a durable store: keep what it holds up to step
+        memory.truncate_after(-2 if step is None else step)
+        if step is None:
+            memory.add(history)
+        return
+    memory.add(history)
+    if step is not None:
+        events = read_events_of(run_dir, label)
+        memory.add(memories_from_events(events, prep.view.titles, prep.scale.max))
+
+
+def read_events_of(run_dir: Path, label: str) -> pd.DataFrame:
+    """Events of one recommender (in write order)."""
+    from alignuser.simulation.outputs import read_events
+
+    ev = read_events(run_dir)
+    return ev[ev["recommender"] == label].reset_index(drop=True)
+
+
+def run_one(
+    scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None, resume=False
+):
     """Run the population against one recommender; returns its manifest entry."""
     from alignuser.recommenders.registry import make_recommender
+    from alignuser.simulation.checkpoint import load_checkpoint, save_checkpoint
     from alignuser.simulation.model import PopulationModel
     from alignuser.simulation.social import WordOfMouth, build_graph
 
     label = rec_spec.display
+    ckpt = load_checkpoint(run_dir, label) if resume else None
+    if ckpt is not None and scenario.session.update_recommender:
+        raise RuntimeError(
+            f"{label}: cannot resume a run whose recommender learns during the run "
+            "(session.update_recommender); start it again"
+        )
     t0 = time.perf_counter()
     rec = make_recommender(rec_spec.name, seed=scenario.seed, **rec_spec.params)
     rec.fit(prep.train, prep.catalog)
     fit_s = time.perf_counter() - t0
+    writer = RunWriter(run_dir, label)
+    writer.truncate_after(ckpt["step"] if ckpt else 0)
     memory = make_memory(scenario, prep.encoder, run_dir, label)
-    memory.add([r for recs in prep.history for r in recs])
+    _restore_memory(memory, prep, run_dir, label, ckpt["step"] if ckpt else None)
     wom = None
     if scenario.social.graph != "none":
         matrix = prep.train.to_csr(
@@ -218,41 +253,42 @@ def run_one(scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path,
         (int(u), render_persona(p), p.to_features())
         for u, p in zip(prep.agent_users, prep.personas)
     ]
-    policy_rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, 1]))
     model = PopulationModel(
-        population, rec, _decider(policy, policy_rng), memory, prep.view, scenario.session,
-        scenario.memory, wom=wom, writer=RunWriter(run_dir, label),
+        population, rec, None, memory, prep.view, scenario.session,
+        scenario.memory, wom=wom, writer=writer,
         satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
         seed=scenario.seed, label=label, social_influence=scenario.social.influence,
     )  # fmt: skip
+    model.decide = _decider(policy, model.policy_rng)
+    if ckpt is not None:
+        model.set_state(ckpt)
     s = scenario.session
-    cap = (
-        s.max_steps
-        or int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    cap = s.max_steps or (
+        int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
     )
     t1 = time.perf_counter()
     while model.running and model.steps < cap:
         model.step()
+        save_checkpoint(run_dir, label, model, memory)
         if progress is not None:
             progress(label, model.steps, cap)
     sim_s = time.perf_counter() - t1
-    model.writer.write_series(
-        model.datacollector.get_model_vars_dataframe().reset_index(names="step")
-    )
+    series = model.datacollector.get_model_vars_dataframe()
+    writer.write_series(series.reset_index(names="step"))
     if hasattr(memory, "close"):
         memory.close()
-    pages = int(sum(a.page for a in model.population))  # pages of unfinished sessions
-    series = model.datacollector.get_model_vars_dataframe()
     agent_pages = int(series["pages"].sum())
     return {
         "label": label,
         "name": rec_spec.name,
+        "status": "complete",
+        "resumed_from_step": ckpt["step"] if ckpt else None,
         "fit_seconds": round(fit_s, 3),
         "simulate_seconds": round(sim_s, 3),
         "steps": int(model.steps),
         "agent_pages": agent_pages,
         "agent_pages_per_second": round(agent_pages / sim_s, 1) if sim_s else None,
-        "unfinished_pages": pages if model.running else 0,
+        "unfinished_sessions": int(sum(a.in_session for a in model.population)),
         "part_seconds": {k: round(v, 3) for k, v in model.part_times().items()},
         "faults": model.faults,
     }
@@ -268,7 +304,25 @@ def new_run_dir(scenario: Scenario) -> Path:
     return path
 
 
-def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) -> Path:
+def resume(run_dir: str | Path, progress=None) -> Path:
+    """Continue a run that was interrupted (killed at any point) from its checkpoints.
+
+    The final outputs equal those of an uninterrupted run of the same scenario and seed.
+    """
+    from alignuser.errors import AlignUserError
+    from alignuser.scenario import load_scenario
+    from alignuser.simulation.outputs import read_manifest
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "scenario.yaml").exists():
+        raise AlignUserError(f"{run_dir}: not a run folder (no scenario.yaml)")
+    scenario = load_scenario(run_dir / "scenario.yaml")
+    return run(scenario, run_dir, progress, _manifest=read_manifest(run_dir))
+
+
+def run(
+    scenario: Scenario, run_dir: str | Path | None = None, progress=None, _manifest=None
+) -> Path:
     """Run a scenario end to end and return the run folder.
 
     Args:
@@ -278,10 +332,12 @@ def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) ->
     """
     import alignuser
 
+    resuming = _manifest is not None
     run_dir = Path(run_dir) if run_dir else new_run_dir(scenario)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
-    manifest = {
+    if not resuming:
+        (run_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    manifest = _manifest or {
         "alignuser": alignuser.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.system()}",
@@ -299,9 +355,13 @@ def run(scenario: Scenario, run_dir: str | Path | None = None, progress=None) ->
     manifest["n_items"] = prep.catalog.n_items
     manifest["max_rating"] = prep.scale.max
     policy = make_policy(scenario)
+    manifest["status"] = "running"
     for spec in scenario.recommenders:
+        done = manifest["recommenders"].get(spec.display, {}).get("status") == "complete"
+        if resuming and done:
+            continue
         manifest["recommenders"][spec.display] = run_one(
-            scenario, prep, spec, policy, run_dir, progress
+            scenario, prep, spec, policy, run_dir, progress, resume=resuming
         )
         write_json(run_dir / "manifest.json", manifest)
     if hasattr(policy, "stats"):

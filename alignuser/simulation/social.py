@@ -103,6 +103,16 @@ class WordOfMouth:
             q = self._recent.setdefault(int(a), deque(maxlen=8))
             q.appendleft((step, int(i), float(r), t))
 
+    def get_state(self) -> dict[str, list]:
+        """Recent likes per agent (JSON-able)."""
+        return {str(a): [list(x) for x in q] for a, q in self._recent.items()}
+
+    def set_state(self, state: dict[str, list]) -> None:
+        """Restore :meth:`get_state` output."""
+        self._recent = {
+            int(a): deque((tuple(x) for x in rows), maxlen=8) for a, rows in state.items()
+        }
+
     def _fresh(self, agent_id: int, step: int):
         out = []
         for friend in sorted(self.graph[agent_id]) if agent_id in self.graph else ():

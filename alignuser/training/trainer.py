@@ -114,8 +114,16 @@ class TrainConfig(BaseModel):
     interrupt_after: int | None = None
 
 
-def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
-    """Build train / validation steps from a dataset without leaking the future."""
+def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, list]:
+    """Build train / validation steps from a dataset without leaking the future.
+
+    Args:
+        config: Data settings (source, page size, memories...).
+        dataset: The dataset.
+        encoder: Retrieval :class:`~alignuser.interfaces.ItemEncoder` for similar-item
+            memories (default: :func:`alignuser.memory.encoders.default_encoder` fitted on the
+            training part); pass the one the simulation uses.
+    """
     import pandas as pd
 
     from alignuser.data.tables import Interactions
@@ -131,7 +139,7 @@ def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
         t_cut = inter.df["user_id"].map(cut).fillna(np.inf)
         history = inter.subset((inter.df["timestamp"] < t_cut).to_numpy())
         ctx = tj.StepContext(
-            dataset, history, n_memories=config.n_memories, n_similar=config.n_similar
+            dataset, history, encoder, n_memories=config.n_memories, n_similar=config.n_similar
         )
         steps = tj.from_impressions(dataset, context=ctx)
         return tj.split_by_time(steps, config.valid_fraction)
@@ -158,9 +166,16 @@ def prepare_steps(config: TrainConfig, dataset) -> tuple[list, list]:
     return train, valid
 
 
-def train(config: TrainConfig, dataset, out_dir: str | Path) -> dict[str, Any]:
-    """Build trajectories from ``dataset`` and train; returns the final metrics."""
-    train_steps, valid_steps = prepare_steps(config, dataset)
+def train(config: TrainConfig, dataset, out_dir: str | Path, encoder=None) -> dict[str, Any]:
+    """Build trajectories from ``dataset`` and train; returns the final metrics.
+
+    Args:
+        config: All knobs.
+        dataset: Any :class:`~alignuser.data.dataset.Dataset`.
+        out_dir: Run folder (``policy/`` = best checkpoint, ``last/`` = resume point).
+        encoder: Retrieval encoder (see :func:`prepare_steps`).
+    """
+    train_steps, valid_steps = prepare_steps(config, dataset, encoder)
     data = {
         "dataset": dataset.name,
         "n_train_steps": len(train_steps),

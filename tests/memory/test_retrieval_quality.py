@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_dataset
 
 from alignuser.data.tables import Catalog, Interactions
 from alignuser.interfaces import MemoryRecord
@@ -65,7 +64,7 @@ def _evaluate(enc, train, test, n_items, k=5):
 
 @pytest.mark.shared_data
 def test_default_encoder_beats_text_alone_on_ml100k(shared_data):
-    catalog, train, test = _read(shared_dataset("ml-100k"))
+    catalog, train, test = _read(shared_data / "ml-100k")
     test = test.subset(np.random.default_rng(1).random(len(test)) < 0.25)
     text_auc, text_rho = _evaluate(HashingTextEncoder(catalog), train, test, catalog.n_items)
     auc, rho = _evaluate(default_encoder(catalog, train), train, test, catalog.n_items)

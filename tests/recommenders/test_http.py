@@ -46,7 +46,7 @@ class _Service:
                 if mode == "404":
                     return self._send(404, b"no such route")
                 if mode == "slow":
-                    time.sleep(0.6)
+                    time.sleep(1.5)
                 if mode == "badjson":
                     return self._send(200, b"<html>oops</html>")
                 items = service.backend.recommend(
@@ -66,8 +66,13 @@ class _Service:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a "slow" answer written after the client gave up: broken pipe
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -154,11 +159,11 @@ def test_gives_up_after_retries_with_status_and_body(svc):
 
 def test_timeout_then_success_and_timeout_error(svc):
     svc.script[:] = ["slow"]
-    out = client(svc, timeout=0.2, retries=1).recommend(np.array([0]), 3)
+    out = client(svc, timeout=0.5, retries=1).recommend(np.array([0]), 3)
     assert out.shape == (1, 3)
     svc.script[:] = ["slow"]
     with pytest.raises(RecommenderServiceError, match="timed out"):
-        client(svc, timeout=0.2, retries=0).recommend(np.array([0]), 3)
+        client(svc, timeout=0.5, retries=0).recommend(np.array([0]), 3)
 
 
 def test_4xx_is_not_retried(svc):

@@ -19,11 +19,11 @@ def _cfg(**kw) -> TrainConfig:
         batch_size=16,
         eval_every=1000,
         save_every=1000,
-        wm_eval_steps=8,
-        max_valid_steps=64,
+        wm_eval_steps=4,
+        max_valid_steps=16,
         cf_max_new_tokens=12,
         wm_max_new_tokens=24,
-        max_steps_per_stage=6,
+        max_steps_per_stage=2,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -38,22 +38,23 @@ def _scores(path, states):
 @pytest.fixture(scope="module")
 def subset(small_steps):
     train, valid = small_steps
-    return train[:96], valid[:48]
+    return train[:32], valid[:8]
 
 
 def test_seeded_training_is_reproducible_and_records_provenance(subset, tmp_path):
     import json
 
     train, valid = subset
-    m1 = train_on_steps(_cfg(), train, valid, tmp_path / "a")
-    m2 = train_on_steps(_cfg(), train, valid, tmp_path / "b")
+    cfg = _cfg(use_cf=False, max_steps_per_stage=1)
+    m1 = train_on_steps(cfg, train, valid, tmp_path / "a")
+    m2 = train_on_steps(cfg, train, valid, tmp_path / "b")
     states = [s.state for s in valid[:16]]
     np.testing.assert_array_equal(
         _scores(tmp_path / "a" / "policy", states), _scores(tmp_path / "b" / "policy", states)
     )
     assert m1["valid_bc_nll"] == m2["valid_bc_nll"]
     doc = json.loads((tmp_path / "a" / "policy" / "policy.json").read_text())
-    assert doc["config"]["k_alternatives"] == 3 and "git_revision" in doc
+    assert doc["config"]["use_cf"] is False and "git_revision" in doc
     assert "valid_watch_auc" in doc["metrics"] and "wm_memory_f1" in doc["metrics"]
 
 
@@ -68,7 +69,7 @@ def test_seeded_training_is_reproducible_and_records_provenance(subset, tmp_path
 )
 def test_ablation_flags_switch_loss_terms(subset, tmp_path, flags, stage1, terms):
     train, valid = subset
-    m = train_on_steps(_cfg(max_steps_per_stage=2, **flags), train, valid, tmp_path / "r")
+    m = train_on_steps(_cfg(max_steps_per_stage=1, **flags), train, valid, tmp_path / "r")
     epochs = [h for h in m["history"] if "terms" in h]
     assert any(h["stage"] == 1 for h in epochs) == stage1
     assert set(next(h for h in epochs if h["stage"] == 2)["terms"]) == terms
@@ -81,10 +82,10 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path):
     train_on_steps(cfg, train, valid, tmp_path / "full")
     with pytest.raises(TrainingInterrupted):
         train_on_steps(
-            cfg.model_copy(update={"interrupt_after": 9}), train, valid, tmp_path / "cut"
+            cfg.model_copy(update={"interrupt_after": 3}), train, valid, tmp_path / "cut"
         )
     m = train_on_steps(cfg, train, valid, tmp_path / "cut")
-    assert m["steps"] == 12
+    assert m["steps"] == 4
     states = [s.state for s in valid[:16]]
     np.testing.assert_allclose(
         _scores(tmp_path / "full" / "policy", states),
@@ -95,6 +96,7 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path):
         train_on_steps(cfg.model_copy(update={"lr": 1e-4}), train, valid, tmp_path / "cut")
 
 
+@pytest.mark.slow
 def test_learned_policy_recovers_the_true_choice_rule(world, tmp_path):
     """On held-out logs, P(watch) ranks the true clicks far better than chance."""
     from alignuser.policy.alignuser_policy import AlignUserPolicy
