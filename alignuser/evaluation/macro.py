@@ -168,7 +168,8 @@ def _coverage_ci(ev, agents, n_items, rng, n_boot):
     # distinct-item counts shrink under resampling (duplicated agents add nothing), so the
     # percentile interval sits below the estimate: use the basic bootstrap interval instead
     q_lo, q_hi = np.percentile(boots, [2.5, 97.5])
-    return value, max(2 * value - q_hi, 0.0), min(2 * value - q_lo, 1.0)
+    lo, hi = max(2 * value - q_hi, 0.0), min(2 * value - q_lo, 1.0)
+    return value, min(lo, value), max(hi, value)
 
 
 def rank_recommenders(table: pd.DataFrame, metric: str = "watch_rate") -> pd.DataFrame:

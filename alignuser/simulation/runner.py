@@ -170,14 +170,26 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
     return ChromaMemory(encoder, path=path, collection=name, write_behind=spec.write_behind)
 
 
-def make_policy(scenario: Scenario):
-    """The scenario's policy (a registered name plus params, or a checkpoint)."""
+def make_policy(scenario: Scenario, prep: Prepared | None = None):
+    """The scenario's policy (a registered name plus params, or a checkpoint).
+
+    ``params.calibrate: true`` fits a choice-model policy to the training logs first
+    (:mod:`alignuser.policy.calibration`).
+    """
     from alignuser.policy.registry import make_policy as _make
 
     params = dict(scenario.policy.params)
+    calibrate = bool(params.pop("calibrate", False))
     if scenario.policy.checkpoint:
         params["checkpoint"] = str(scenario.resolve(scenario.policy.checkpoint))
-    return _make(scenario.policy.name, **params)
+    policy = _make(scenario.policy.name, **params)
+    if calibrate:
+        if prep is None or not hasattr(policy, "fit"):
+            raise ValueError(f"policy {scenario.policy.name!r} cannot be calibrated")
+        from alignuser.policy.calibration import calibrate_choice
+
+        policy.calibration = calibrate_choice(policy, prep.dataset, prep.train, seed=scenario.seed)
+    return policy
 
 
 def _decider(policy, rng):
@@ -354,7 +366,9 @@ def run(
     manifest["n_agents"] = len(prep.agent_users)
     manifest["n_items"] = prep.catalog.n_items
     manifest["max_rating"] = prep.scale.max
-    policy = make_policy(scenario)
+    policy = make_policy(scenario, prep)
+    if getattr(policy, "calibration", None):
+        manifest["policy_calibration"] = policy.calibration
     manifest["status"] = "running"
     for spec in scenario.recommenders:
         done = manifest["recommenders"].get(spec.display, {}).get("status") == "complete"
