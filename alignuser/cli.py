@@ -5,7 +5,8 @@ Commands:
 * ``alignuser run SCENARIO [--set key=value ...] [--out RUN_DIR]``: run a scenario;
 * ``alignuser validate SCENARIO [--set ...]``: check a scenario file, print the resolved one;
 * ``alignuser report RUN_DIR``: recompute metrics and ``report.html`` of a finished run;
-* ``alignuser demo``: run ``scenarios/quickstart.yaml`` (synthetic world, no download).
+* ``alignuser demo``: run ``scenarios/quickstart.yaml`` (synthetic world, no download);
+* ``alignuser eval taste|rating|next-action|selection|all``: alignment protocols.
 
 Precedence of settings: ``--set`` > YAML file > built-in defaults (see
 :mod:`alignuser.scenario`).
@@ -20,6 +21,17 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+
+
+def _mount_eval() -> None:
+    from alignuser.evaluation.eval_cli import eval_app
+
+    app.add_typer(
+        eval_app, name="eval", help="Alignment evaluation protocols (see benchmarks/ALIGNMENT.md)."
+    )
+
+
+_mount_eval()
 
 SetOpt = typer.Option(None, "--set", help="Override a scenario key: a.b=value (repeatable).")
 

@@ -1,0 +1,244 @@
+"""``alignuser eval ...``: the alignment protocols from the command line (a typer sub-app).
+
+Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
+
+* ``taste``: Agent4Rec 1:m taste discrimination (default data: ``agent4rec-ml1m``);
+* ``rating``: RMSE / MAE (ml-100k folds ``u1..u5`` and ml-latest-small, temporal split);
+* ``next-action``: clicks and exits on later impressions (default data: ``ebnerd-sample``);
+* ``selection``: system selection in the synthetic world against the known truth;
+* ``all``: every protocol above.
+
+The shared datasets folder is ``$ALIGNUSER_SHARED_DATA`` (default ``../shared/data``). The
+learned policy joins the line-up with ``--alignuser-checkpoint DIR``; without it its row reads
+"not run".
+
+Example:
+    >>> from typer.testing import CliRunner  # doctest: +SKIP
+    >>> CliRunner().invoke(eval_app, ["selection", "--worlds", "1"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import typer
+
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+
+POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
+
+
+def shared_data() -> Path:
+    """The shared datasets folder (``$ALIGNUSER_SHARED_DATA`` or ``../shared/data``)."""
+    return Path(os.environ.get("ALIGNUSER_SHARED_DATA", "../shared/data")).resolve()
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _not_run(table, checkpoint: str | None, policies, **keys):
+    import pandas as pd
+
+    table = table.assign(status="ok")
+    if "alignuser" in policies and "alignuser" not in set(table["policy"]):
+        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
+        row = {"policy": "alignuser", **keys, "status": f"not run: {why}"}
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    for col in ("m", "n_seeds", "n_split"):
+        if col in table:
+            table[col] = table[col].astype("Int64")
+    return table
+
+
+def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
+    """Write ``<out>/<name>.json`` (records + meta) and ``<out>/<name>.md``; returns the md."""
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": meta,
+        **{k: json.loads(t.to_json(orient="records")) for k, t in tables.items()},
+    }
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    lines = [f"## {name}", "", f"`{meta.get('command', '')}` ({meta.get('seconds', 0):.0f} s)", ""]
+    for k, t in tables.items():
+        lines += [f"### {k}", "", t.to_markdown(index=False, floatfmt=".3f"), ""]
+    md = out / f"{name}.md"
+    md.write_text("\n".join(lines))
+    return md
+
+
+def _meta(command: str, start: float, **extra) -> dict:
+    return {
+        "command": command,
+        "seconds": time.perf_counter() - start,
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
+        **extra,
+    }
+
+
+def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1, 2),
+              checkpoint=None, policies=POLICIES, mode: str = "sample") -> dict:  # fmt: skip
+    """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``)."""
+    import numpy as np
+
+    from alignuser.data.loaders import load_dataset
+    from alignuser.evaluation.protocols import build_policies
+    from alignuser.evaluation.taste import taste_discrimination, taste_table
+
+    ds = load_dataset(data or shared_data() / "agent4rec-ml1m")
+    split = ds.splits.get("provided") or next(iter(ds.splits.values()))
+    chosen = None
+    if users:
+        pool = np.unique(split.train.df["user_id"].to_numpy())
+        chosen = np.sort(np.random.default_rng(0).choice(pool, min(users, len(pool)), False))
+    pols = build_policies(ds, split.train, policies, 0, checkpoint)
+    raw = taste_discrimination(ds, split, pols, ms, seeds, users=chosen, mode=mode)
+    table = _not_run(taste_table(raw), checkpoint, policies)
+    return {"summary": table, "raw": raw}
+
+
+def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = None,
+               checkpoint=None, policies=POLICIES) -> dict:  # fmt: skip
+    """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split)."""
+    import pandas as pd
+
+    from alignuser.data.loaders import load_dataset
+    from alignuser.data.splits import temporal_split
+    from alignuser.evaluation.protocols import build_policies
+    from alignuser.evaluation.rating import rating_prediction, rating_table
+
+    raws, tables = [], []
+    ml100k = load_dataset(shared_data() / "ml-100k")
+    jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
+    mls = load_dataset(shared_data() / "ml-latest-small")
+    jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
+    for name, ds, split, label in jobs:
+        pols = build_policies(ds, split.train, policies, 0, checkpoint)
+        raw = rating_prediction(ds, split, pols, max_ratings, split_name=label)
+        raws.append(raw.assign(dataset=name))
+    raw = pd.concat(raws, ignore_index=True)
+    for name, g in raw.groupby("dataset", sort=False):
+        tables.append(_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
+                               dataset=name))  # fmt: skip
+    return {"summary": pd.concat(tables, ignore_index=True), "raw": raw}
+
+
+def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES) -> dict:
+    """Next action on later impressions (default ebnerd-sample)."""
+    from alignuser.data.loaders import load_dataset
+    from alignuser.evaluation.next_action import next_action, next_action_table
+    from alignuser.evaluation.protocols import build_policies
+
+    ds = load_dataset(data or shared_data() / "ebnerd-sample")
+
+    def fn(train_ds, train_inter):
+        return build_policies(train_ds, train_inter, policies, 0, checkpoint)
+
+    raw = next_action(ds, fn, seeds=seeds)
+    return {"summary": _not_run(next_action_table(raw), checkpoint, policies), "raw": raw}
+
+
+def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
+                  policies=POLICIES) -> dict:  # fmt: skip
+    """System selection over ``worlds`` synthetic world seeds."""
+    from alignuser.evaluation.selection import (
+        selection_agreement,
+        selection_table,
+        system_selection,
+    )
+
+    raw = system_selection(tuple(range(worlds)), policies=policies, n_users=n_users,
+                           n_items=n_items, alignuser_checkpoint=checkpoint)  # fmt: skip
+    agree = selection_agreement(raw)
+    return {"summary": selection_table(agree), "scores": raw, "agreement": agree}
+
+
+RUNNERS = {
+    "taste": run_taste,
+    "rating": run_rating,
+    "next_action": run_next_action,
+    "selection": run_selection,
+}
+
+Out = typer.Option(Path("runs/eval"), "--out", help="Folder for <protocol>.json / .md.")
+Ckpt = typer.Option(None, "--alignuser-checkpoint", help="Policy checkpoint folder.")
+
+
+def _go(name: str, out: Path, **kw) -> None:
+    start = time.perf_counter()
+    tables = RUNNERS[name](**kw)
+    md = write_tables(out, name, tables, _meta(f"alignuser eval {name}", start))
+    typer.echo(tables["summary"].to_string(index=False))
+    typer.echo(f"wrote {md}")
+
+
+@eval_app.command()
+def taste(
+    data: Path = typer.Option(None, help="Dataset folder (default agent4rec-ml1m)."),
+    users: int = typer.Option(None, help="Subsample this many users (default all)."),
+    ms: str = typer.Option("1,2,3,9", help="Negative ratios m."),
+    seeds: str = typer.Option("0,1,2"),
+    mode: str = typer.Option("sample", help="sample or greedy watch decisions."),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """Agent4Rec 1:m taste discrimination."""
+    _go("taste", out, data=data, users=users, ms=_ints(ms), seeds=_ints(seeds), mode=mode,
+        checkpoint=alignuser_checkpoint)  # fmt: skip
+
+
+@eval_app.command()
+def rating(
+    folds: str = typer.Option("u1,u2,u3,u4,u5", help="ml-100k folds."),
+    max_ratings: int = typer.Option(None, help="Subsample test ratings per split."),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """RMSE / MAE of ratings of held-out watched items."""
+    _go("rating", out, folds=[f for f in folds.split(",") if f], max_ratings=max_ratings,
+        checkpoint=alignuser_checkpoint)  # fmt: skip
+
+
+@eval_app.command("next-action")
+def next_action_cmd(
+    data: Path = typer.Option(None, help="Impressions dataset (default ebnerd-sample)."),
+    seeds: str = typer.Option("0,1,2"),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """Top-1 / MRR of the clicked item and exit accuracy on later impressions."""
+    _go("next_action", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint)
+
+
+@eval_app.command()
+def selection(
+    worlds: int = typer.Option(3, help="Synthetic world seeds."),
+    n_users: int = typer.Option(300),
+    n_items: int = typer.Option(300),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """System selection against the synthetic world's true online ranking."""
+    _go("selection", out, worlds=worlds, n_users=n_users, n_items=n_items,
+        checkpoint=alignuser_checkpoint)  # fmt: skip
+
+
+@eval_app.command("all")
+def all_cmd(
+    users: int = typer.Option(None, help="Taste: subsample users."),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """Every protocol, one JSON + Markdown file each."""
+    ck = alignuser_checkpoint
+    for name, kw in [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
+                     ("selection", {})]:  # fmt: skip
+        _go(name, out, checkpoint=ck, **kw)
+
+
+__all__ = ["RUNNERS", "eval_app", "run_next_action", "run_rating", "run_selection", "run_taste",
+           "shared_data", "write_tables"]  # fmt: skip

@@ -1,0 +1,154 @@
+"""Alignment evaluation protocols: shared pieces (state building, the policy line-up).
+
+The protocols themselves live in :mod:`~alignuser.evaluation.taste` (Agent4Rec 1:m taste
+discrimination), :mod:`~alignuser.evaluation.rating` (RMSE / MAE),
+:mod:`~alignuser.evaluation.next_action` (clicks on real pages) and
+:mod:`~alignuser.evaluation.selection` (system selection against a known truth). Each returns
+a tidy :class:`pandas.DataFrame` and is deterministic given its seeds.
+
+The line-up (:func:`build_policies`), fitted on the training part only:
+
+``random``: :class:`~alignuser.policy.random.RandomPolicy` (watch 0.5, sampled, seeded);
+``popularity``: :class:`~alignuser.evaluation.baselines.PopularityPolicy`;
+``mf``: :class:`~alignuser.evaluation.baselines.MFUserPolicy` (EASE + bias ratings);
+``choice``: :class:`~alignuser.policy.choice.ChoiceModelPolicy` calibrated with
+:func:`~alignuser.policy.calibration.calibrate_choice`; ``alignuser``: the learned policy,
+greedy, only when a checkpoint is given. Ablation: ``choice_default``, the choice model with
+its default (uncalibrated) coefficients.
+
+Example:
+    >>> from alignuser.data.synthetic import SyntheticWorld
+    >>> ds = SyntheticWorld(n_users=30, n_items=60, seed=0).dataset(n_sessions_per_user=2)
+    >>> pols = build_policies(ds, ds.interactions, ["random", "popularity"])
+    >>> sorted(pols)
+    ['popularity', 'random']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alignuser.env.page import PageState
+
+__all__ = [
+    "DEFAULT_POLICIES",
+    "StateBuilder",
+    "build_policies",
+    "summarise",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
+
+
+class StateBuilder:
+    """Builds page states for users from their training history only, features attached.
+
+    Args:
+        dataset: The dataset.
+        train: Interactions the states may use (history, statistics, personas).
+
+    Example:
+        >>> sb = StateBuilder(ds, split.train)  # doctest: +SKIP
+        >>> sb.pages(0, [5, 9, 11, 2, 7], page_size=4)[1].item_ids  # doctest: +SKIP
+        (7,)
+    """
+
+    def __init__(self, dataset, train):
+        from alignuser.personas.derive import derive_personas
+        from alignuser.training.trajectories import StepContext
+
+        self.ctx = StepContext(dataset, train)
+        self.features = {
+            int(p.user_id): p.to_features()
+            for p in derive_personas(train, dataset.catalog, dataset.users, dataset.scale)
+        }
+        df = train.df.sort_values(["user_id", "timestamp"], kind="stable")
+        self.history = {
+            int(u): (g["item_id"].tolist(), g["rating"].tolist()) for u, g in df.groupby("user_id")
+        }
+
+    def state(self, user: int, items: Sequence[int], page: int = 1) -> PageState:
+        """The state of ``user`` seeing ``items`` on page ``page`` (train history only)."""
+        hist_items, hist_ratings = self.history.get(int(user), ([], []))
+        s = self.ctx.state(int(user), page, [int(i) for i in items], hist_items, hist_ratings)
+        return dataclasses.replace(s, features=self.features.get(int(user), {}))
+
+    def pages(self, user: int, items: Sequence[int], page_size: int = 4) -> list[PageState]:
+        """Consecutive pages of ``page_size`` items (the last one may be shorter)."""
+        return [
+            self.state(user, items[lo : lo + page_size], page=k + 1)
+            for k, lo in enumerate(range(0, len(items), page_size))
+        ]
+
+
+def build_policies(
+    dataset,
+    train,
+    names: Sequence[str] = DEFAULT_POLICIES,
+    seed: int = 0,
+    alignuser_checkpoint: str | None = None,
+    calibration_steps: int = 5000,
+) -> dict[str, Any]:
+    """The policies of ``names``, fitted/calibrated on ``train`` only.
+
+    ``"alignuser"`` is skipped (with a log line) when no checkpoint is given or it cannot be
+    loaded; callers report it as "not run". Unknown names go to
+    :func:`alignuser.policy.registry.make_policy`.
+    """
+    from alignuser.evaluation.baselines import MFUserPolicy, PopularityPolicy
+    from alignuser.policy.registry import make_policy
+
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == "random":
+            out[name] = make_policy("random", watch_prob=0.5)
+        elif name == "popularity":
+            out[name] = PopularityPolicy()
+        elif name == "mf":
+            out[name] = MFUserPolicy("ease", seed=seed).fit(train, dataset.catalog)
+        elif name == "choice":
+            from alignuser.policy.calibration import calibrate_choice
+
+            pol = make_policy("choice")
+            calibrate_choice(pol, dataset, train, max_steps=calibration_steps, seed=seed)
+            out[name] = pol
+        elif name == "choice_default":  # ablation: the choice model without calibration
+            out[name] = make_policy("choice")
+        elif name == "alignuser":
+            if not alignuser_checkpoint:
+                log.info("alignuser policy not run: no checkpoint given")
+                continue
+            try:
+                out[name] = make_policy("alignuser", model=alignuser_checkpoint, greedy=True)
+            except Exception as exc:
+                log.warning("alignuser policy not run: %s", exc)
+        else:
+            out[name] = make_policy(name)
+    return out
+
+
+def summarise(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean and std over seeds: columns ``<metric>`` and ``<metric>_std`` per group."""
+    g = df.groupby(list(by), sort=False)[list(metrics)]
+    mean, std = g.mean(), g.std(ddof=0).add_suffix("_std")
+    out = pd.concat([mean, std], axis=1).reset_index()
+    out["n_seeds"] = g.size().to_numpy()
+    return out
+
+
+def not_run_row(policy: str, reason: str, **keys: Any) -> dict[str, Any]:
+    """A clearly labelled row for a policy that could not be evaluated."""
+    return {"policy": policy, **keys, "status": f"not run: {reason}"}
+
+
+def rng_for(seed: int, *keys: int) -> np.random.Generator:
+    """A generator seeded by ``seed`` and integer keys (independent streams)."""
+    return np.random.default_rng([int(seed), *[int(k) for k in keys]])

@@ -1,0 +1,115 @@
+"""Alignment protocols end to end on a small synthetic world (and real data when present)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from alignuser.data.splits import temporal_split
+from alignuser.data.synthetic import SyntheticWorld
+from alignuser.evaluation.eval_cli import eval_app
+from alignuser.evaluation.next_action import next_action, next_action_table
+from alignuser.evaluation.protocols import build_policies
+from alignuser.evaluation.rating import rating_prediction
+from alignuser.evaluation.selection import selection_agreement, system_selection
+from alignuser.evaluation.taste import sample_taste_items, taste_discrimination, taste_table
+
+
+@pytest.fixture(scope="module")
+def world_data():
+    ds = SyntheticWorld(n_users=50, n_items=90, seed=1).dataset(n_sessions_per_user=3)
+    split = temporal_split(ds.interactions, 0.25, 0.1)
+    pols = build_policies(ds, split.train, ["random", "popularity", "mf", "choice"])
+    return ds, split, pols
+
+
+def test_taste_runs_and_informed_policies_beat_random(world_data):
+    ds, split, pols = world_data
+    raw = taste_discrimination(ds, split, pols, ms=(1, 3), seeds=(0, 1))
+    assert len(raw) == 4 * 2 * 2
+    again = taste_discrimination(ds, split, pols, ms=(1, 3), seeds=(0, 1))
+    assert raw.equals(again)  # seeded
+    table = taste_table(raw).set_index(["policy", "m"])
+    assert table.loc[("random", 1), "auc"] == pytest.approx(0.5, abs=0.1)
+    for name in ("popularity", "mf", "choice"):
+        assert table.loc[(name, 1), "auc"] > 0.6
+    # 1:3 has a quarter positives: pairs per user = 4 * n_pos
+    assert (raw.loc[raw.m == 3, "pairs"] % 4 == 0).all()
+
+
+def test_rating_prediction_informed_beats_random(world_data):
+    ds, split, pols = world_data
+    raw = rating_prediction(ds, split, pols, split_name="t").set_index("policy")
+    assert (raw["ratings"] == len(split.test.df)).all()
+    assert raw.loc["mf", "rmse"] < raw.loc["random", "rmse"]
+    assert raw.loc["choice", "rmse"] < raw.loc["random", "rmse"]
+    assert (raw["mae"] <= raw["rmse"] + 1e-12).all()
+
+
+def test_next_action_on_impressions(world_data):
+    ds, _, _ = world_data
+
+    def fn(train_ds, train_inter):
+        return build_policies(train_ds, train_inter, ["random", "choice"])
+
+    raw = next_action(ds, fn, test_fraction=0.3, seeds=(0,))
+    t = next_action_table(raw).set_index("policy")
+    assert ((t["mrr"] >= t["top1"]) & (t["top1"] >= 0) & (t["mrr"] <= 1)).all()
+    assert t.loc["choice", "mrr"] > t.loc["random", "mrr"]
+    assert t.loc["random", "exit_accuracy"] == t.loc["random", "exit_majority"]
+
+
+def test_selection_agreement_and_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    raw = system_selection((0,), ("random", "popular", "ease"), ("random", "choice"), 40, 60)
+    assert list(raw["recommender"]) == ["random", "popular", "ease"]
+    agree = selection_agreement(raw).set_index("method")
+    assert agree.loc["sim_random", "kendall_tau"] == 0.0  # same draws for every recommender
+    assert np.all(np.abs(agree["kendall_tau"]) <= 1.0)
+    truth = raw.set_index("recommender")["true_click_rate"]
+    assert truth["random"] < truth.max()  # the world makes random recommendations worse
+    res = CliRunner().invoke(
+        eval_app,
+        [
+            "selection",
+            "--worlds",
+            "1",
+            "--n-users",
+            "30",
+            "--n-items",
+            "50",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "selection.json").read_text())
+    assert {r["method"] for r in data["summary"]} >= {"NDCG@10", "sim_choice"}
+    assert "kendall_tau" in (tmp_path / "selection.md").read_text()
+
+
+def test_taste_sample_on_agent4rec(shared_data):
+    from alignuser.data.loaders import load_dataset
+
+    ds = load_dataset(shared_data / "agent4rec-ml1m")
+    split = ds.splits["provided"]
+    users = np.arange(20)
+    s = sample_taste_items(split, ds.n_items, 1, seed=0, users=users)
+    known = split.train.concat(split.valid).concat(split.test).df
+    seen = set(zip(known["user_id"], known["item_id"]))
+    neg = s[s.label == 0]
+    assert not any((u, i) in seen for u, i in zip(neg["user_id"], neg["item_id"]))
+    assert (s.groupby("user_id")["label"].sum() == 10).all()  # 20 // 2 positives each
+
+
+def test_alignuser_without_checkpoint_is_not_run(world_data, caplog):
+    ds, split, _ = world_data
+    with caplog.at_level("INFO"):
+        pols = build_policies(ds, split.train, ["alignuser", "choice_default"])
+    assert list(pols) == ["choice_default"]
+    assert "not run" in caplog.text
+    bad = build_policies(ds, split.train, ["alignuser"], alignuser_checkpoint="/nonexistent")
+    assert bad == {}
