@@ -137,6 +137,43 @@ class SocialSpec(_Section):
     max_lines: int = Field(3, ge=0)
 
 
+class EngineSpec(_Section):
+    """How the population runs: in this process, or as shards on a Ray cluster.
+
+    ``engine: local`` (a plain string) is accepted and means ``{kind: local, shards: 1}``.
+    The population is split into ``shards`` contiguous blocks of agents; each shard is an
+    independent model (own policy replica, memory collection and seeds derived from
+    ``(seed, shard)``). Social graphs need ``shards: 1``. ``address`` is the Ray cluster
+    (``null``: a local one, ``"auto"``, ``"ray://head:10001"``); ``ship_prepared`` sends the
+    prepared data to the Ray workers through the object store instead of having each worker
+    recompute it from the scenario.
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    shards: int = Field(1, ge=1)
+    address: str | None = None
+    ship_prepared: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data):
+        return {"kind": data} if isinstance(data, str) else data
+
+
+class ResilienceSpec(_Section):
+    """Retries around the batched recommender and policy calls of each step.
+
+    A failing batch call is retried ``retries`` times with exponential backoff
+    (``backoff * 2**attempt`` seconds, at most ``backoff_max``); if it still fails the
+    step goes agent by agent, and an agent whose call keeps failing gets a recorded fault and
+    a safe fallback (skip everything and exit; no page: the session ends).
+    """
+
+    retries: int = Field(2, ge=0)
+    backoff: float = Field(0.5, ge=0.0)
+    backoff_max: float = Field(10.0, ge=0.0)
+
+
 class OutputSpec(_Section):
     """Where results land."""
 
@@ -149,7 +186,8 @@ class Scenario(_Section):
 
     name: str = "scenario"
     seed: int = 0
-    engine: Literal["local"] = "local"
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    resilience: ResilienceSpec = Field(default_factory=ResilienceSpec)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     population: PopulationSpec = Field(default_factory=PopulationSpec)
@@ -171,6 +209,11 @@ class Scenario(_Section):
             raise ValueError(f"recommender labels must be unique, repeated: {sorted(dup)}")
         if not self.recommenders:
             raise ValueError("at least one recommender is required")
+        if self.engine.shards > 1 and self.social.graph != "none":
+            raise ValueError(
+                "engine.shards > 1 needs social.graph: none (a social graph links agents "
+                "across shards)"
+            )
         return self
 
     def resolve(self, path: str) -> Path:

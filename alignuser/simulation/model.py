@@ -15,19 +15,37 @@ Each :meth:`~PopulationModel.step` (no monkey-patching of Mesa; batching lives h
    summaries are written.
 
 Time spent per part (recommender, memory, policy, the rest) is in :meth:`part_times`.
+
+Faults: the batched recommender and policy calls are retried (``retries`` times, exponential
+backoff from ``backoff`` seconds, the policy generator rewound before each try so a call that
+eventually succeeds gives the same outputs); if the batch still fails the step goes agent by
+agent (one try each; after 8 failures in a row with no success the rest of the step's agents
+are not tried). An agent whose page cannot be produced ends its session; an agent whose
+decision keeps failing skips every item and exits. A failed satisfaction interview leaves the
+score missing (NaN). Each is counted in ``faults`` and listed in
+``fault_log`` (``step, agent_id, user_id, stage, error``); the run goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
 import mesa
 import numpy as np
 
+from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.env.page import PageState
 from alignuser.interfaces import Feedback
 from alignuser.simulation.agent import UserAgent
+
+log = logging.getLogger(__name__)
+
+
+def fallback_action(state: PageState) -> PageAction:
+    """The safe action for an agent whose decision failed: skip every item, exit."""
+    return PageAction(tuple(ItemDecision(i, False) for i in state.item_ids), exit=True)
 
 
 class PopulationModel(mesa.Model):
@@ -47,6 +65,20 @@ class PopulationModel(mesa.Model):
         max_rating: Top of the rating scale.
         seed: Seed; activations and policy draws use independent streams derived from it.
         label: Recommender label written in outputs.
+        social_influence: Weight of friends' items in the policy features.
+        agent_offset: Global index of the first agent (a shard's agents keep their global
+            indices in outputs, memories and checkpoints).
+        shard: Shard number (``None`` for an unsharded run); seeds derive from
+            ``(seed, shard)``.
+        retries: Retries of a failed batched call (recommender, policy).
+        backoff: First backoff in seconds (doubles per retry, at most ``backoff_max``).
+        backoff_max: Longest backoff in seconds.
+
+    Example:
+        >>> model = PopulationModel(population, rec, decide, memory, view,  # doctest: +SKIP
+        ...                         scenario.session, scenario.memory, seed=3)
+        >>> while model.running:  # doctest: +SKIP
+        ...     model.step()
     """
 
     def __init__(
@@ -65,9 +97,14 @@ class PopulationModel(mesa.Model):
         seed: int = 0,
         label: str = "recommender",
         social_influence: float = 1.0,
+        agent_offset: int = 0,
+        shard: int | None = None,
+        retries: int = 0,
+        backoff: float = 0.0,
+        backoff_max: float = 10.0,
     ):
-        super().__init__(seed=seed)
-        ss = np.random.SeedSequence(seed)
+        super().__init__(seed=seed if shard is None else seed * 1_000_003 + shard)
+        ss = np.random.SeedSequence(seed if shard is None else [seed, shard])
         act_seed, pol_seed = ss.spawn(2)
         self.activation_rng = np.random.default_rng(act_seed)
         self.policy_rng = np.random.default_rng(pol_seed)
@@ -84,12 +121,17 @@ class PopulationModel(mesa.Model):
         self.label = label
         self.seed_value = seed
         self.social_influence = social_influence
+        self.shard = shard
+        self.breaker = 8
+        self.retries, self.backoff, self.backoff_max = retries, backoff, backoff_max
         self.population: list[UserAgent] = [
-            UserAgent(self, i, int(u), text, feats) for i, (u, text, feats) in enumerate(population)
+            UserAgent(self, agent_offset + i, int(u), text, feats)
+            for i, (u, text, feats) in enumerate(population)
         ]
         self.timings = {"recommender": 0.0, "memory": 0.0, "policy": 0.0, "total": 0.0}
         self.last = {"active": 0, "watches": 0, "exits": 0, "rating_sum": 0.0, "pages": 0}
         self.faults = 0
+        self.fault_log: list[dict] = []
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "active": lambda m: m.last["active"],
@@ -147,17 +189,129 @@ class PopulationModel(mesa.Model):
             )
         return states
 
+    # ------------------------------------------------------------------ faults
+    def _retry(self, call, what: str, rewind: bool = False):
+        """``call()`` with retries and exponential backoff; re-raises the last error."""
+        state = self.policy_rng.bit_generator.state if rewind else None
+        for attempt in range(self.retries + 1):
+            if rewind:
+                self.policy_rng.bit_generator.state = state
+            try:
+                return call()
+            except Exception as exc:
+                if attempt == self.retries:
+                    raise
+                wait = min(self.backoff * 2**attempt, self.backoff_max)
+                log.warning(
+                    "%s: %s failed (%s: %s), retry %d/%d in %.2fs", self.label, what,
+                    type(exc).__name__, exc, attempt + 1, self.retries, wait,
+                )  # fmt: skip
+                if wait > 0:
+                    time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fault(self, agent: UserAgent, step: int, stage: str, exc: Exception) -> None:
+        self.faults += 1
+        self.fault_log.append(
+            {
+                "step": int(step),
+                "agent_id": int(agent.index),
+                "user_id": int(agent.user_id),
+                "stage": stage,
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+            }
+        )
+        log.error("%s: agent %d, step %d: %s failed for good: %s", self.label, agent.index,
+                  step, stage, exc)  # fmt: skip
+
+    def _recommend(self, active, users, exclude, step):
+        """Pages of the active agents and the agents for which none could be produced."""
+        k = self.spec.items_per_page
+
+        def batch():
+            recs = np.asarray(self.recommender.recommend(users, k, exclude))
+            if recs.shape[0] != len(users):
+                raise ValueError(f"recommender returned {recs.shape[0]} rows for {len(users)}")
+            return recs
+
+        try:
+            return [row[row >= 0] for row in self._retry(batch, "recommend")], []
+        except Exception as exc:
+            log.warning("%s: batched recommend failed (%s), going user by user", self.label, exc)
+
+        def one(j):
+            row = np.asarray(self.recommender.recommend(users[j : j + 1], k, [exclude[j]]))[0]
+            return row[row >= 0]
+
+        pages = self._one_by_one(active, one, "recommend", step)
+        failed = [a for a, p in zip(active, pages) if p is None]
+        return [p for p in pages if p is not None], failed
+
+    def _one_by_one(self, active, call, stage: str, step: int) -> list:
+        """``call(j)`` for each agent (one try each; the batch was retried already).
+
+        ``None`` (and a fault) where it fails. After ``breaker`` failures in a row with no
+        success in this step the rest are not tried (a dead server would otherwise be asked
+        once per agent).
+        """
+        out: list = []
+        streak, ok, last = 0, 0, None
+        for j, a in enumerate(active):
+            if not ok and streak >= self.breaker:
+                self._fault(
+                    a, step, stage, RuntimeError(f"not tried after {streak} failures: {last}")
+                )
+                out.append(None)
+                continue
+            try:
+                out.append(call(j))
+                ok += 1
+            except Exception as exc:
+                streak, last = streak + 1, exc
+                self._fault(a, step, stage, exc)
+                out.append(None)
+        return out
+
+    def _decide(self, active, states: list[PageState], step: int) -> list:
+        """Actions for ``states``: one batched call, else agent by agent, else the fallback."""
+        if not states:
+            return []
+
+        def batch():
+            actions = self.decide(states)
+            if len(actions) != len(states):
+                raise ValueError(f"policy returned {len(actions)} actions for {len(states)}")
+            return actions
+
+        try:
+            return self._retry(batch, "decide", rewind=True)
+        except Exception as exc:
+            log.warning("%s: batched decide failed (%s), going agent by agent", self.label, exc)
+
+        def one(j):
+            self.policy_rng.bit_generator.state = rng_state[0]
+            out = self.decide([states[j]])
+            if len(out) != 1:
+                raise ValueError(f"policy returned {len(out)} actions for 1")
+            rng_state[0] = self.policy_rng.bit_generator.state
+            return out[0]
+
+        rng_state = [self.policy_rng.bit_generator.state]
+        actions = self._one_by_one(active, one, "policy", step)
+        self.policy_rng.bit_generator.state = rng_state[0]
+        return [a if a is not None else fallback_action(s) for a, s in zip(actions, states)]
+
     # ------------------------------------------------------------------ step
     def step(self) -> None:
         """One simulation step for the whole population (see the module docstring)."""
         t_start = time.perf_counter()
         step = self.steps
         draws = self.activation_rng.random(len(self.population))
-        for a in self.population:
+        for j, a in enumerate(self.population):
             if (
                 not a.in_session
                 and a.sessions_done < self.spec.sessions_per_agent
-                and draws[a.index] < self.spec.activation_prob
+                and draws[j] < self.spec.activation_prob
             ):
                 a.start_session(step)
         active = [a for a in self.population if a.in_session]
@@ -171,11 +325,15 @@ class PopulationModel(mesa.Model):
         t0 = time.perf_counter()
         users = np.array([a.user_id for a in active], dtype=np.int64)
         exclude = [np.fromiter(set(a.shown) | a.consumed, dtype=np.int64) for a in active]
-        recs = self.recommender.recommend(users, self.spec.items_per_page, exclude)
+        pages, failed = self._recommend(active, users, exclude, step)
         self.timings["recommender"] += time.perf_counter() - t0
-        pages = [row[row >= 0] for row in np.asarray(recs)]
 
         session_rows: list[dict] = []
+        for a in failed:  # no page could be produced: the session ends with a fault
+            session_rows.append(a.end_session(step, exited=True))
+        if failed:
+            gone = {id(a) for a in failed}
+            active = [a for a in active if id(a) not in gone]
         exhausted = [a for a, p in zip(active, pages) if len(p) == 0]
         for a in exhausted:  # nothing left to show: the session ends without a page
             session_rows.append(a.end_session(step, exited=False))
@@ -185,7 +343,7 @@ class PopulationModel(mesa.Model):
 
         states = self._states(active, pages)
         t0 = time.perf_counter()
-        actions = self.decide(states)
+        actions = self._decide(active, states, step)
         self.timings["policy"] += time.perf_counter() - t0
 
         events, memories, finished = [], [], []
@@ -239,7 +397,14 @@ class PopulationModel(mesa.Model):
                 }
                 for r in ended
             ]
-            scores = self.satisfaction(summaries, self.policy_rng)
+            try:
+                scores = self._retry(
+                    lambda: self.satisfaction(summaries, self.policy_rng), "satisfaction",
+                    rewind=True,
+                )  # fmt: skip
+            except Exception as exc:
+                log.error("%s: step %d: satisfaction interview failed: %s", self.label, step, exc)
+                scores = [np.nan] * len(ended)
             self.timings["policy"] += time.perf_counter() - t0
             for row, s in zip(ended, scores):
                 row["satisfaction"] = float(s)
@@ -283,6 +448,7 @@ class PopulationModel(mesa.Model):
             "series": {k: list(v) for k, v in self.datacollector.model_vars.items()},
             "timings": dict(self.timings),
             "faults": self.faults,
+            "fault_log": list(self.fault_log),
         }
 
     def set_state(self, state: dict) -> None:
@@ -303,6 +469,7 @@ class PopulationModel(mesa.Model):
             self.datacollector.model_vars[k] = list(v)
         self.timings.update(state["timings"])
         self.faults = state["faults"]
+        self.fault_log = list(state.get("fault_log", []))
 
     def part_times(self) -> dict[str, float]:
         """Seconds per part; ``mesa`` is everything else in the step (agent loop, states)."""

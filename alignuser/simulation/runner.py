@@ -149,8 +149,12 @@ def prepare(scenario: Scenario) -> Prepared:
     return Prepared(dataset, train, catalog, view, scale, personas, agent_users, encoder, history)
 
 
-def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
-    """A fresh episodic memory for one recommender's run."""
+def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str, shard: int | None = None):
+    """A fresh episodic memory for one recommender's run (one shard's, when sharded).
+
+    Shards get their own collection (and, for a local Chroma store, their own folder
+    ``memory/s0003`` so parallel workers never share a SQLite file).
+    """
     spec = scenario.memory
     if spec.backend == "inmemory":
         from alignuser.memory.inmemory import InMemoryMemory
@@ -158,7 +162,8 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
         return InMemoryMemory(encoder)
     from alignuser.memory.chroma import ChromaMemory
 
-    name = "mem-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in label)
+    key = label if shard is None else f"{label}.s{shard:04d}"
+    name = "mem-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in key)
     if spec.server_url:
         return ChromaMemory(
             encoder,
@@ -167,6 +172,8 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str):
             write_behind=spec.write_behind,
         )
     path = Path(spec.path) if spec.path else run_dir / "memory"
+    if shard is not None:
+        path = path / f"s{shard:04d}"
     return ChromaMemory(encoder, path=path, collection=name, write_behind=spec.write_behind)
 
 
@@ -200,11 +207,13 @@ def _decider(policy, rng):
     return lambda states: tool.invoke({"batch": StateBatch(states)}) if states else []
 
 
-def _restore_memory(memory, prep: Prepared, run_dir: Path, label: str, step: int | None) -> None:
+def _restore_memory(
+    memory, prep: Prepared, run_dir: Path, label: str, step: int | None, agents: range
+) -> None:
     """Fill a fresh memory (``step=None``) or restore it to the end of ``step``."""
     from alignuser.simulation.checkpoint import memories_from_events
 
-    history = [r for recs in prep.history for r in recs]
+    history = [r for i in agents for r in prep.history[i]]
     if hasattr(memory, "truncate_after"):  # a durable store: keep what it holds up to step
         memory.truncate_after(-2 if step is None else step)
         if step is None:
@@ -213,6 +222,7 @@ def _restore_memory(memory, prep: Prepared, run_dir: Path, label: str, step: int
     memory.add(history)
     if step is not None:
         events = read_events_of(run_dir, label)
+        events = events[events["agent_id"].between(agents.start, agents.stop - 1)]
         memory.add(memories_from_events(events, prep.view.titles, prep.scale.max))
 
 
@@ -224,30 +234,43 @@ def read_events_of(run_dir: Path, label: str) -> pd.DataFrame:
     return ev[ev["recommender"] == label].reset_index(drop=True)
 
 
-def run_one(
-    scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None, resume=False
-):
-    """Run the population against one recommender; returns its manifest entry."""
+def _fit(scenario: Scenario, prep: Prepared, rec_spec):
     from alignuser.recommenders.registry import make_recommender
-    from alignuser.simulation.checkpoint import load_checkpoint, save_checkpoint
+
+    t0 = time.perf_counter()
+    rec = make_recommender(rec_spec.name, seed=scenario.seed, **rec_spec.params)
+    rec.fit(prep.train, prep.catalog)
+    return rec, time.perf_counter() - t0
+
+
+def run_shard(
+    scenario: Scenario, prep: Prepared, rec_spec, rec, policy, run_dir: Path,
+    shard: int | None = None, progress=None, resume: bool = False,
+) -> dict:  # fmt: skip
+    """Run one shard of the population (all of it when ``shard`` is ``None``) against ``rec``.
+
+    Returns:
+        The shard's entry (``steps, agent_pages, faults, fault_list, ...``).
+    """
+    from alignuser.simulation import checkpoint as ck
+    from alignuser.simulation.engines import ShardWriter, shard_bounds, shard_key
     from alignuser.simulation.model import PopulationModel
     from alignuser.simulation.social import WordOfMouth, build_graph
 
     label = rec_spec.display
-    ckpt = load_checkpoint(run_dir, label) if resume else None
+    key = shard_key(label, shard)
+    n = len(prep.agent_users)
+    lo, hi = (0, n) if shard is None else shard_bounds(n, scenario.engine.shards)[shard]
+    ckpt = ck.load_checkpoint(run_dir, key) if resume else None
     if ckpt is not None and scenario.session.update_recommender:
         raise RuntimeError(
             f"{label}: cannot resume a run whose recommender learns during the run "
             "(session.update_recommender); start it again"
         )
-    t0 = time.perf_counter()
-    rec = make_recommender(rec_spec.name, seed=scenario.seed, **rec_spec.params)
-    rec.fit(prep.train, prep.catalog)
-    fit_s = time.perf_counter() - t0
-    writer = RunWriter(run_dir, label)
+    writer = RunWriter(run_dir, label) if shard is None else ShardWriter(run_dir, label, shard)
     writer.truncate_after(ckpt["step"] if ckpt else 0)
-    memory = make_memory(scenario, prep.encoder, run_dir, label)
-    _restore_memory(memory, prep, run_dir, label, ckpt["step"] if ckpt else None)
+    memory = make_memory(scenario, prep.encoder, run_dir, label, shard)
+    _restore_memory(memory, prep, run_dir, label, ckpt["step"] if ckpt else None, range(lo, hi))
     wom = None
     if scenario.social.graph != "none":
         matrix = prep.train.to_csr(
@@ -263,13 +286,16 @@ def run_one(
 
     population = [
         (int(u), render_persona(p), p.to_features())
-        for u, p in zip(prep.agent_users, prep.personas)
+        for u, p in zip(prep.agent_users[lo:hi], prep.personas[lo:hi])
     ]
+    res = scenario.resilience
     model = PopulationModel(
         population, rec, None, memory, prep.view, scenario.session,
         scenario.memory, wom=wom, writer=writer,
         satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
         seed=scenario.seed, label=label, social_influence=scenario.social.influence,
+        agent_offset=lo, shard=shard, retries=res.retries, backoff=res.backoff,
+        backoff_max=res.backoff_max,
     )  # fmt: skip
     model.decide = _decider(policy, model.policy_rng)
     if ckpt is not None:
@@ -281,29 +307,60 @@ def run_one(
     t1 = time.perf_counter()
     while model.running and model.steps < cap:
         model.step()
-        save_checkpoint(run_dir, label, model, memory)
+        ck.save_checkpoint(run_dir, key, model, memory)
         if progress is not None:
             progress(label, model.steps, cap)
     sim_s = time.perf_counter() - t1
     series = model.datacollector.get_model_vars_dataframe()
     writer.write_series(series.reset_index(names="step"))
+    if model.fault_log:
+        faults = pd.DataFrame(model.fault_log)
+        faults.insert(0, "recommender", label)
+        faults.insert(1, "shard", -1 if shard is None else shard)
+        (run_dir / "faults").mkdir(parents=True, exist_ok=True)
+        faults.to_parquet(run_dir / "faults" / f"{key}.parquet", index=False)
     if hasattr(memory, "close"):
         memory.close()
-    agent_pages = int(series["pages"].sum())
+    agent_pages = int(series["pages"].sum()) if len(series) else 0
     return {
-        "label": label,
-        "name": rec_spec.name,
-        "status": "complete",
+        "shard": shard,
+        "agents": [lo, hi],
         "resumed_from_step": ckpt["step"] if ckpt else None,
-        "fit_seconds": round(fit_s, 3),
         "simulate_seconds": round(sim_s, 3),
         "steps": int(model.steps),
         "agent_pages": agent_pages,
-        "agent_pages_per_second": round(agent_pages / sim_s, 1) if sim_s else None,
         "unfinished_sessions": int(sum(a.in_session for a in model.population)),
         "part_seconds": {k: round(v, 3) for k, v in model.part_times().items()},
         "faults": model.faults,
+        "fault_list": model.fault_log[:1000],
     }
+
+
+def run_one(
+    scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None, resume=False
+):
+    """Run the population against one recommender (every shard, in turn); its manifest entry."""
+    import copy
+
+    from alignuser.simulation.engines import merge_shards
+
+    n_shards = scenario.engine.shards
+    rec, fit_s = _fit(scenario, prep, rec_spec)
+    t0 = time.perf_counter()
+    entries = []
+    for shard in [None] if n_shards == 1 else range(n_shards):
+        # a recommender that learns during the run must not carry one shard's feedback over
+        learns = shard is not None and scenario.session.update_recommender
+        r = copy.deepcopy(rec) if learns else rec
+        entry = run_shard(scenario, prep, rec_spec, r, policy, run_dir, shard, progress, resume)
+        entry["fit_seconds"] = round(fit_s, 3)
+        entries.append(entry)
+    out = merge_shards(rec_spec.display, rec_spec.name, entries, time.perf_counter() - t0)
+    if n_shards == 1:
+        out["simulate_seconds"] = entries[0]["simulate_seconds"]
+        sim = entries[0]["simulate_seconds"]
+        out["agent_pages_per_second"] = round(out["agent_pages"] / sim, 1) if sim else None
+    return out
 
 
 def new_run_dir(scenario: Scenario) -> Path:
@@ -370,10 +427,27 @@ def run(
     if getattr(policy, "calibration", None):
         manifest["policy_calibration"] = policy.calibration
     manifest["status"] = "running"
-    for spec in scenario.recommenders:
-        done = manifest["recommenders"].get(spec.display, {}).get("status") == "complete"
-        if resuming and done:
-            continue
+    manifest["engine"] = scenario.engine.model_dump(mode="json")
+    todo = [
+        i
+        for i, spec in enumerate(scenario.recommenders)
+        if not (
+            resuming and manifest["recommenders"].get(spec.display, {}).get("status") == "complete"
+        )
+    ]
+    if scenario.engine.kind == "ray":
+        from alignuser.simulation.engines import merge_shards, run_ray
+
+        def done(index: int, entries: list[dict], wall_s: float) -> None:
+            spec = scenario.recommenders[index]
+            manifest["recommenders"][spec.display] = merge_shards(
+                spec.display, spec.name, entries, wall_s
+            )
+            write_json(run_dir / "manifest.json", manifest)
+
+        run_ray(scenario, run_dir, todo, resuming, done, prep)
+    for i in todo if scenario.engine.kind == "local" else []:
+        spec = scenario.recommenders[i]
         manifest["recommenders"][spec.display] = run_one(
             scenario, prep, spec, policy, run_dir, progress, resume=resuming
         )

@@ -97,28 +97,33 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path):
 
 
 @pytest.mark.slow
-def test_learned_policy_recovers_the_true_choice_rule(world, tmp_path):
-    """On held-out logs, P(watch) ranks the true clicks far better than chance."""
+def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
+    """On held-out logs P(watch) ranks true clicks well above chance and above popularity.
+
+    Slow (tens of minutes on 2 CPU cores): a from-scratch model needs a few thousand pages
+    before it reads persona x genre matches; short budgets only learn popularity/position.
+    """
+    from alignuser.data.synthetic import SyntheticWorld
     from alignuser.policy.alignuser_policy import AlignUserPolicy
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.training.evaluate import auc
-
-    ds = world.dataset(n_sessions_per_user=5, seed=2)
-    cfg = _cfg(
-        wm_epochs=0,
-        use_cf=False,
-        align_epochs=4,
-        max_steps_per_stage=None,
-        lr=4e-3,
-        max_valid_steps=400,
-    )
-    m = train(cfg, ds, tmp_path / "run")
-    assert m["valid_watch_auc"] > 0.68, m
-    # against the world's true watch probabilities on the same held-out pages
-    policy = AlignUserPolicy(load_policy_model(tmp_path / "run" / "policy"), greedy=True)
     from alignuser.training.trainer import prepare_steps
 
+    world = SyntheticWorld(n_users=300, n_items=150, seed=3)
+    ds = world.dataset(n_sessions_per_user=5, seed=2)
+    cfg = TrainConfig(
+        wm_epochs=1,
+        align_epochs=6,
+        batch_size=32,
+        eval_every=100,
+        patience=5,
+        max_valid_steps=600,
+        cf_predicted=1,
+    )
+    m = train(cfg, ds, tmp_path / "run")
+    policy = AlignUserPolicy(load_policy_model(tmp_path / "run" / "policy"), greedy=True)
     _, valid = prepare_steps(cfg, ds)
+    valid = valid[:600]
     states = [s.state for s in valid]
     pw = np.concatenate([s.watch for s in policy.scores(states)])
     users = np.concatenate([[s.agent_id] * len(s.items) for s in states])
@@ -126,8 +131,10 @@ def test_learned_policy_recovers_the_true_choice_rule(world, tmp_path):
     pos = np.concatenate([np.arange(len(s.items)) for s in states])
     pages = np.concatenate([[s.page] * len(s.items) for s in states])
     truth = world.watch_prob(users, items, positions=pos, pages=pages)
-    corr = np.corrcoef(pw, truth)[0, 1]
-    assert corr > 0.5, corr
     clicks = np.concatenate([[d.watch for d in s.action.decisions] for s in valid])
-    oracle = auc(truth, clicks)
-    assert m["valid_watch_auc"] > 0.5 + 0.6 * (oracle - 0.5), (m["valid_watch_auc"], oracle)
+    popularity = np.array([v.popularity for s in states for v in s.items])
+    oracle, learned = auc(truth, clicks), auc(pw, clicks)
+    assert abs(learned - m["valid_watch_auc"]) < 1e-9
+    assert learned > 0.5 + 0.6 * (oracle - 0.5), (learned, oracle)
+    assert learned > auc(popularity, clicks) + 0.02
+    assert np.corrcoef(pw, truth)[0, 1] > 0.5
