@@ -171,6 +171,35 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -
     _console().print(f"Report: [bold]{run_dir / 'report.html'}[/bold]")
 
 
+@app.command()
+def train(
+    scenario: Path = typer.Argument(..., help="Scenario YAML (dataset, split, train: {...})."),
+    set_: list[str] = SetOpt,
+    out: Path = typer.Option(Path("runs/policy"), "--out", help="Training folder."),
+) -> None:
+    """Train the AlignUSER policy (world model, then counterfactual alignment) on the data.
+
+    Re-running the same command resumes from ``OUT/last`` after an interruption. The best
+    checkpoint lands in ``OUT/policy``; use it with
+    ``policy: {name: alignuser, checkpoint: OUT/policy}``.
+    """
+    from pydantic import ValidationError
+
+    from alignuser.simulation.runner import load_data
+    from alignuser.training.trainer import TrainConfig, train as train_policy
+
+    s = _load(scenario, set_)
+    try:
+        config = TrainConfig.model_validate({"seed": s.seed, "progress": True, **s.train})
+    except ValidationError as exc:
+        keys = "; ".join(f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _console().print(f"[red]Invalid scenario[/red]\n{scenario}: {keys}")
+        raise typer.Exit(2) from None
+    metrics = train_policy(config, load_data(s), out)
+    _console().print_json(data={k: v for k, v in metrics.items() if not isinstance(v, list)})
+    _console().print(f"Policy: [bold]{out / 'policy'}[/bold]")
+
+
 def _packaged_scenario(name: str) -> Path:
     here = Path(__file__).resolve().parent
     for cand in (

@@ -199,6 +199,11 @@ class Scenario(_Section):
     session: SessionSpec = Field(default_factory=SessionSpec)
     social: SocialSpec = Field(default_factory=SocialSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Policy training settings (alignuser.training.trainer.TrainConfig fields), "
+        "validated when `alignuser train` runs.",
+    )
     source_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

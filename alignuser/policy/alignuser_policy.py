@@ -83,7 +83,17 @@ class AlignUserPolicy:
 
     name = "alignuser"
 
-    def __init__(self, model, temperature: float = 1.0, greedy: bool = False, batch_size: int = 64):
+    def __init__(
+        self,
+        model=None,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        batch_size: int = 64,
+        checkpoint: str | Path | None = None,
+    ):
+        model = model if model is not None else checkpoint
+        if model is None:
+            raise ValueError("AlignUserPolicy needs a model or a checkpoint folder")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if isinstance(model, str | Path):
