@@ -186,7 +186,8 @@ def train(
     from pydantic import ValidationError
 
     from alignuser.simulation.runner import load_data
-    from alignuser.training.trainer import TrainConfig, train as train_policy
+    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.trainer import train as train_policy
 
     s = _load(scenario, set_)
     try:
