@@ -278,6 +278,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 continue
             if part not in node or node[part] is None:
                 node[part] = [] if nxt.isdigit() else {}
+            elif isinstance(node[part], str):  # shorthand such as `engine: local`
+                node[part] = {"kind": node[part]}
             node = node[part]
         last = path[-1]
         if isinstance(node, list):

@@ -46,8 +46,8 @@ def tool_fixed_cost(n: int = 2000) -> float:
 
 def run_size(n_agents: int, args) -> dict:
     from alignuser.scenario import Scenario
-    from alignuser.simulation.runner import run
     from alignuser.simulation.outputs import read_manifest
+    from alignuser.simulation.runner import run
 
     out = Path(tempfile.mkdtemp(prefix=f"bench-{n_agents}-"))
     s = Scenario.model_validate(

@@ -91,3 +91,9 @@ def test_round_trip_through_yaml(tmp_path):
     s = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
     p = write(tmp_path, s.to_yaml())
     assert load_scenario(p).model_dump() == s.model_dump()
+
+
+def test_override_expands_string_shorthand(tmp_path):
+    p = write(tmp_path, "engine: local\n")
+    s = load_scenario(p, ["engine.shards=3"])
+    assert s.engine.kind == "local" and s.engine.shards == 3
