@@ -108,13 +108,17 @@ def similar_memories(
     sims = (
         encoder.encode_items(np.asarray(query_items, dtype=np.int64)) @ encoder.encode_items(hist).T
     )
-    sims[np.asarray(query_items)[:, None] == hist[None, :]] = -np.inf
+    same = np.asarray(query_items)[:, None] == hist[None, :]
+    # the simulation's memory index ranks the same way: similarity rounded to 5 decimals,
+    # ties to the most recent memory (alignuser.memory.index)
+    from alignuser.memory.index import sim_key
+
+    key = sim_key(sims)
+    recency = np.arange(len(hist))
     out = []
-    kk = min(k, len(hist))
-    for row in sims:
-        top = np.argpartition(-row, kk - 1)[:kk]
-        top = top[np.argsort(-row[top], kind="stable")]
-        top = [j for j in top if np.isfinite(row[j])]
+    for row, excl in zip(key, same):
+        order = np.lexsort((-recency, -row))
+        top = [j for j in order if not excl[j]][:k]
         out.append(tuple(_line(titles[hist[j]], history_ratings[j], max_rating) for j in top))
     return out
 
