@@ -51,51 +51,10 @@ def shard_key(label: str, shard: int | None) -> str:
 
 
 class ShardWriter(RunWriter):
-    """A :class:`RunWriter` whose parts carry the shard: ``part-s0003-000012.parquet``.
-
-    Args:
-        run_dir: The run folder.
-        label: Recommender label.
-        shard: Shard number.
-    """
+    """A :class:`RunWriter` of one shard: ``part-s0003-000012.parquet``, ``<label>.s0003``."""
 
     def __init__(self, run_dir: str | Path, label: str, shard: int):
-        super().__init__(run_dir, label)
-        self.shard = shard
-
-    def flush(self, step: int) -> None:
-        """Write the buffered rows of ``step`` as this shard's part files."""
-        import pandas as pd
-
-        from alignuser.simulation.outputs import EVENT_COLUMNS, SESSION_COLUMNS, _atomic_parquet
-
-        name = f"part-s{self.shard:04d}-{step:06d}.parquet"
-        if self._events:
-            frame = pd.DataFrame(self._events, columns=EVENT_COLUMNS)
-            _atomic_parquet(frame, self.run_dir / "events" / self.label / name)
-        if self._sessions:
-            frame = pd.DataFrame(self._sessions, columns=SESSION_COLUMNS)
-            _atomic_parquet(frame, self.run_dir / "sessions" / self.label / name)
-        self._events, self._sessions = [], []
-
-    def truncate_after(self, step: int) -> int:
-        """Delete this shard's parts of steps after ``step`` (and its stray temporary files)."""
-        removed = 0
-        prefix = f"part-s{self.shard:04d}-"
-        for kind in ("events", "sessions"):
-            for f in (self.run_dir / kind / self.label).glob(prefix + "*"):
-                stem = f.name.split(".")[0]
-                if f.name.endswith(".tmp") or int(stem.rsplit("-", 1)[1]) > step:
-                    f.unlink()
-                    removed += 1
-        return removed
-
-    def write_series(self, frame) -> None:
-        """Write this shard's model series as ``series/<label>.s0003.parquet``."""
-        from alignuser.simulation.outputs import _atomic_parquet
-
-        path = self.run_dir / "series" / f"{shard_key(self.label, self.shard)}.parquet"
-        _atomic_parquet(frame, path)
+        super().__init__(run_dir, label, shard)
 
 
 def merge_shards(label: str, name: str, shards: list[dict], wall_s: float) -> dict:

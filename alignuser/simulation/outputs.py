@@ -47,16 +47,20 @@ def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 class RunWriter:
-    """Appends events and sessions of one recommender's run as Parquet parts.
+    """Appends events and sessions of one recommender's run (or one shard of it) as Parquet.
 
     Args:
         run_dir: The run folder.
         label: Recommender label (sub-folder name).
+        shard: Shard number; its parts are ``part-s0003-000012.parquet`` and its series
+            ``series/<label>.s0003.parquet`` (``None``: ``part-000012.parquet``).
     """
 
-    def __init__(self, run_dir: str | Path, label: str):
+    def __init__(self, run_dir: str | Path, label: str, shard: int | None = None):
         self.run_dir = Path(run_dir)
         self.label = label
+        self.shard = shard
+        self.prefix = "part-" if shard is None else f"part-s{shard:04d}-"
         self._events: list[dict] = []
         self._sessions: list[dict] = []
 
@@ -70,7 +74,7 @@ class RunWriter:
 
     def flush(self, step: int) -> None:
         """Write the buffered rows of ``step`` as its part files."""
-        name = f"part-{step:06d}.parquet"
+        name = f"{self.prefix}{step:06d}.parquet"
         if self._events:
             frame = pd.DataFrame(self._events, columns=EVENT_COLUMNS)
             _atomic_parquet(frame, self.run_dir / "events" / self.label / name)
@@ -79,25 +83,30 @@ class RunWriter:
             _atomic_parquet(frame, self.run_dir / "sessions" / self.label / name)
         self._events, self._sessions = [], []
 
+    def _own(self, name: str) -> bool:
+        return name.startswith(self.prefix) and (self.shard is not None or name[5] != "s")
+
     def truncate_after(self, step: int) -> int:
-        """Delete part files of steps after ``step`` (and stray temporary files).
+        """Delete this writer's part files of steps after ``step`` (and stray temporary files).
 
         Returns:
             The number of files removed.
         """
         removed = 0
         for kind in ("events", "sessions"):
-            folder = self.run_dir / kind / self.label
-            for f in folder.glob("part-*"):
+            for f in (self.run_dir / kind / self.label).glob(self.prefix + "*"):
+                if not self._own(f.name):
+                    continue
                 stem = f.name.split(".")[0]
-                if f.name.endswith(".tmp") or int(stem.split("-")[1]) > step:
+                if f.name.endswith(".tmp") or int(stem.rsplit("-", 1)[1]) > step:
                     f.unlink()
                     removed += 1
         return removed
 
     def write_series(self, frame: pd.DataFrame) -> None:
         """Write the DataCollector model series."""
-        _atomic_parquet(frame, self.run_dir / "series" / f"{self.label}.parquet")
+        name = self.label if self.shard is None else f"{self.label}.s{self.shard:04d}"
+        _atomic_parquet(frame, self.run_dir / "series" / f"{name}.parquet")
 
 
 def _read_parts(folder: Path, columns: list[str]) -> pd.DataFrame:
