@@ -92,6 +92,11 @@ class MemorySpec(_Section):
     recent_k: int = Field(3, ge=0)
     encoder: Literal["default", "text", "cf"] = "default"
     write_behind: bool = True
+    hnsw: dict[str, Any] | None = Field(
+        None,
+        description="Chroma HNSW settings of new collections, e.g. {ef_construction: 32, "
+        "max_neighbors: 8}: cheaper writes; retrieval is served by the in-process index anyway.",
+    )
 
 
 class PolicySpec(_Section):

@@ -170,11 +170,14 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str, shard: i
             server_url=spec.server_url,
             collection=f"{scenario.name}-{name}",
             write_behind=spec.write_behind,
+            hnsw=spec.hnsw,
         )
     path = Path(spec.path) if spec.path else run_dir / "memory"
     if shard is not None:
         path = path / f"s{shard:04d}"
-    return ChromaMemory(encoder, path=path, collection=name, write_behind=spec.write_behind)
+    return ChromaMemory(
+        encoder, path=path, collection=name, write_behind=spec.write_behind, hnsw=spec.hnsw
+    )
 
 
 def make_policy(scenario: Scenario, prep: Prepared | None = None):
