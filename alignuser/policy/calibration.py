@@ -7,7 +7,9 @@ The states are the same ones the learned policy trains on
   position and exit behaviour;
 * with rating logs only, pages are built UserMirrorer-style, so the watch rate per page and
   the exits are set by the construction, not observed (see that module): the calibration
-  then mainly learns taste, popularity and memory weights and the rating model.
+  then mainly learns taste, popularity and memory weights and the rating model;
+* with implicit logs (no ratings, e.g. Agent4Rec's split) the rating model keeps its
+  coefficients (the trajectories would give every watch the same rating).
 
 Scenario use: ``policy: {name: choice, params: {calibrate: true}}``.
 """
@@ -49,7 +51,15 @@ def calibrate_choice(policy, dataset, train, max_steps: int = 20000, seed: int =
     if not states:
         raise ValueError(f"no human steps to calibrate on in dataset {dataset.name!r}")
     before = policy.log_likelihood(states, actions)
+    kept = policy.params
     policy.fit(states, actions)
+    if not train.is_explicit:
+        # implicit logs carry no ratings (trajectories fill a constant): fitting the rating
+        # model would collapse it onto that constant, so keep its coefficients
+        from alignuser.policy.choice import RATING_TERMS
+
+        keep = {t: getattr(kept, t) for t in (*RATING_TERMS, "r_sigma")}
+        policy.params = policy.params.model_copy(update=keep)
     after = policy.log_likelihood(states, actions)
     log.info("calibrated choice policy on %d steps: %s -> %s", len(states), before, after)
     return {"steps": len(states), "loglik_before": before, "loglik_after": after}

@@ -52,3 +52,20 @@ def test_calibration_matches_the_true_world(tmp_path):
     assert err[True] < 0.04, (got, truth)
     assert err[True] < err[False]
     assert abs(got[True][1] - truth["pages_per_session"]) < 0.5
+
+
+def test_implicit_logs_do_not_collapse_the_rating_model():
+    from alignuser.data.dataset import Dataset
+    from alignuser.data.tables import Interactions
+    from alignuser.policy.calibration import calibrate_choice
+    from alignuser.policy.choice import ChoiceModelPolicy
+
+    world = SyntheticWorld(n_users=60, n_items=80, seed=2)
+    ds = world.dataset(n_sessions_per_user=2, seed=2)
+    implicit = Interactions(ds.interactions.df.assign(rating=float("nan")))
+    ds2 = Dataset("implicit", ds.catalog, implicit, ds.users, None, ds.scale)
+    policy = ChoiceModelPolicy()
+    before = policy.params
+    calibrate_choice(policy, ds2, implicit)
+    assert policy.params.r_sigma == before.r_sigma and policy.params.r0 == before.r0
+    assert policy.params.b_aff != before.b_aff  # the watch model was fitted
