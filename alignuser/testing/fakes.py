@@ -104,3 +104,32 @@ class PageRuleChatModel(BaseChatModel):
         else:
             text = rule_answer(prompt)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def write_chat_completion(handler, model: str, content: str) -> None:
+    """Answer an ``http.server`` request with an OpenAI ``chat.completion`` JSON body.
+
+    For fake OpenAI-compatible servers in tests (``POST /v1/chat/completions``).
+    """
+    import json
+
+    reply = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    data = json.dumps(reply).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

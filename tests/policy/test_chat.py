@@ -10,7 +10,7 @@ from alignuser.env.actions import PageAction
 from alignuser.env.text import extract_action, render_state
 from alignuser.policy import ChatModelPolicy, RandomPolicy, make_policy
 from alignuser.policy.chat import SYSTEM_PROMPT, parse_satisfaction
-from alignuser.testing.fakes import PageRuleChatModel, rule_answer
+from alignuser.testing.fakes import PageRuleChatModel, rule_answer, write_chat_completion
 from alignuser.testing.policies import random_page_states, random_summaries
 
 
@@ -134,18 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             sum(m["role"] == "assistant" for m in body["messages"]) == 0 and "Agent 1:" in users[0]
         )
         text = "hmm, not sure" if bad else rule_answer(users[0])
-        reply = {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }  # fmt: skip
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        write_chat_completion(self, body["model"], text)
 
     def log_message(self, *args):
         pass

@@ -11,7 +11,7 @@ import pytest
 
 from alignuser.env.text import extract_action, render_state
 from alignuser.policy import make_policy
-from alignuser.testing.fakes import rule_answer
+from alignuser.testing.fakes import rule_answer, write_chat_completion
 from alignuser.testing.policies import random_page_states
 
 pytest.importorskip("langchain_openai", reason="langchain-openai not installed (extra 'openai')")
@@ -42,18 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_error(500, "overloaded")
                 return
             users = [m["content"] for m in body["messages"] if m["role"] == "user"]
-            reply = {
-                "id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                    "role": "assistant", "content": rule_answer(users[0])}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            }  # fmt: skip
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            write_chat_completion(self, body["model"], rule_answer(users[0]))
         finally:
             with cls.lock:
                 cls.in_flight -= 1
