@@ -93,9 +93,10 @@ class MemorySpec(_Section):
     encoder: Literal["default", "text", "cf"] = "default"
     write_behind: bool = True
     hnsw: dict[str, Any] | None = Field(
-        None,
-        description="Chroma HNSW settings of new collections, e.g. {ef_construction: 32, "
-        "max_neighbors: 8}: cheaper writes; retrieval is served by the in-process index anyway.",
+        default_factory=lambda: {"ef_construction": 32, "max_neighbors": 8},
+        description="Chroma HNSW settings of new collections. The default is cheap to build "
+        "(per-step retrieval is served by the in-process index, not by Chroma's ANN); set "
+        "null for Chroma's own defaults when you query the store directly.",
     )
 
 
