@@ -157,14 +157,13 @@ def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> 
 def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -> None:
     """Recompute metrics and report.html for a run folder."""
     from alignuser.scenario import load_scenario
-    from alignuser.simulation.runner import finalize, load_data, prepare
+    from alignuser.simulation.runner import finalize, prepare
 
     scenario_file = run_dir / "scenario.yaml"
     if not scenario_file.exists():
         _console().print(f"[red]{run_dir}: not a run folder (no scenario.yaml)[/red]")
         raise typer.Exit(2)
     scenario = load_scenario(scenario_file)
-    del load_data
     prep = prepare(scenario)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
     _summary(run_dir)
