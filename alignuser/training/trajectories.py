@@ -52,8 +52,9 @@ import pandas as pd
 from alignuser.data.dataset import Dataset
 from alignuser.data.tables import Catalog, Interactions
 from alignuser.env.actions import ItemDecision, PageAction
-from alignuser.env.page import ItemView, PageState
+from alignuser.env.page import PageState
 from alignuser.env.text import memory_line
+from alignuser.env.views import CatalogView
 
 __all__ = [
     "Step",
@@ -166,16 +167,11 @@ class StepContext:
     ):
         self.max_rating = dataset.scale.max if dataset.scale is not None else 5
         self.catalog: Catalog = dataset.catalog.with_statistics(history)
-        df = self.catalog.df
-        self.titles = df["title"].tolist()
-        self.genres = [tuple(g) for g in df["genres"]]
-        self.years = [None if pd.isna(y) else int(y) for y in df["year"]]
-        self.means = [None if np.isnan(m) else float(m) for m in df["mean_rating"]]
-        pop = df["popularity"].to_numpy(dtype=float)
-        self.pop_pct = (
-            pd.Series(pop).rank(pct=True, method="average").to_numpy() * 100
-        ).round() / 100
-        self.popularity = pop
+        # the simulation's item lines (alignuser.env.views): same titles, rounding and
+        # popularity percentile, so the policy sees in training what it sees at run time
+        self.view = CatalogView(self.catalog)
+        self.titles = self.view.titles
+        self.popularity = self.catalog.df["popularity"].to_numpy(dtype=float)
         self.n_memories, self.n_similar = n_memories, n_similar
         if encoder is None:
             from alignuser.memory.encoders import default_encoder
@@ -203,18 +199,7 @@ class StepContext:
             self.n_similar,
             self.max_rating,
         )
-        views = tuple(
-            ItemView(
-                int(i),
-                self.titles[i],
-                self.genres[i],
-                self.years[i],
-                self.means[i],
-                float(self.pop_pct[i]),
-                s,
-            )
-            for i, s in zip(items, sim)
-        )
+        views = self.view.views(items, sim)
         recent = [
             _line(self.titles[i], r, self.max_rating)
             for i, r in zip(
