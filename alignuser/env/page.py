@@ -21,6 +21,8 @@ class ItemView:
         mean_rating: Historical mean rating on the dataset's scale, when known.
         popularity: Popularity as a 0..1 percentile within the catalog.
         similar: Memory lines about similar items this user rated ("similar items you rated").
+        taste: The user's genre taste for this item in ``-1..1`` (see
+            :mod:`alignuser.env.taste`), ``None`` when not computed (then not shown).
     """
 
     item_id: int
@@ -30,6 +32,7 @@ class ItemView:
     mean_rating: float | None = None
     popularity: float = 0.0
     similar: tuple[str, ...] = ()
+    taste: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

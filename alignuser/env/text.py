@@ -13,11 +13,12 @@ State example (``render_state``)::
     FRIENDS:
     - "A friend rated Fargo (1996) 5"
     PAGE 2 (rate 1-5)
-    1. "Toy Story (1995)" | year 1995 | genres ["Animation", "Comedy"] | mean 3.92 | popularity 0.97 | similar ["I liked Aladdin (1992) based on my review score of 4"]
+    1. "Toy Story (1995)" | year 1995 | genres ["Animation", "Comedy"] | mean 3.92 | popularity 0.97 | taste +0.4 | similar ["I liked Aladdin (1992) based on my review score of 4"]
     2. "Brother, Can't You \"Spare\" a Dime?" | year - | genres [] | mean - | popularity 0.10 | similar []
 
 Sections ``MEMORIES`` and ``FRIENDS`` are omitted when empty. ``-`` marks an unknown year or
-mean rating.
+mean rating. ``taste`` (the user's genre taste for the item, :mod:`alignuser.env.taste`) is
+shown only when computed.
 
 Action example (``render_action``), one line per item in page order, then the page decision::
 
@@ -43,6 +44,7 @@ from alignuser.env.page import ItemView, PageState
 __all__ = [
     "ActionParseError",
     "StateParseError",
+    "compact_memory",
     "extract_action",
     "memory_line",
     "parse_action",
@@ -50,6 +52,7 @@ __all__ = [
     "render_action",
     "render_item",
     "render_state",
+    "render_state_compact",
 ]
 
 
@@ -96,9 +99,10 @@ def render_item(index: int, item: ItemView) -> str:
     """One item line of a page (``index`` is 1-based)."""
     year = "-" if item.year is None else str(int(item.year))
     mean = "-" if item.mean_rating is None else f"{item.mean_rating:.2f}"
+    taste = "" if item.taste is None else f" | taste {item.taste:+.1f}"
     return (
         f"{index}. {_q(item.title)} | year {year} | genres {_qs(item.genres)} | mean {mean}"
-        f" | popularity {item.popularity:.2f} | similar {_qs(item.similar)}"
+        f" | popularity {item.popularity:.2f}{taste} | similar {_qs(item.similar)}"
     )
 
 
@@ -116,11 +120,70 @@ def render_state(state: PageState) -> str:
     return "\n".join(lines)
 
 
+_MEMORY_RE = re.compile(
+    r"^I (liked|disliked|felt neutral about) (.+) based on my review score of (\S+)$"
+)
+_VERB = {"liked": "liked", "disliked": "disliked", "felt neutral about": "neutral"}
+
+
+def compact_memory(line: str, title: bool = True) -> str:
+    """A memory sentence shortened for small policies (other lines are kept as they are).
+
+    Example:
+        >>> compact_memory("I liked Heat (1995) based on my review score of 5")
+        'liked "Heat (1995)" 5'
+        >>> compact_memory("I felt neutral about Heat (1995) based on my review score of 3", False)
+        'neutral 3'
+    """
+    m = _MEMORY_RE.match(line)
+    if m is None:
+        return "skipped" if line.startswith("I skipped") and not title else line
+    verb = _VERB[m.group(1)]
+    return f"{verb} {_q(m.group(2))} {m.group(3)}" if title else f"{verb} {m.group(3)}"
+
+
+def render_state_compact(state: PageState) -> str:
+    """The state in about half the tokens of :func:`render_state`, for small policies.
+
+    Same sections and one line per item (so slots can follow each item line), but memory
+    sentences are shortened (:func:`compact_memory`), similar-item memories keep only the
+    verdict and score, the redundant year field is dropped, and numbers are coarse and
+    written with the shared digit tokens (popularity as its decile ``0..9``, the mean rating
+    with one decimal, taste in tenths ``-10..+10``), so a model trained from scratch sees
+    each number token often. Lossy: it is never parsed.
+
+    Example:
+        >>> from alignuser.env.page import ItemView
+        >>> st = PageState(0, "A viewer.", 2, (ItemView(1, "Heat (1995)", ("Action",),
+        ...     1995, 3.9, 0.8, ("I liked Fargo (1996) based on my review score of 5",), 0.4),))
+        >>> print(render_state_compact(st))
+        PERSONA: A viewer.
+        PAGE 2 (rate 1-5)
+        1. "Heat (1995)" | genres Action | mean 3.9 | popularity 8 | taste +4 | similar liked 5
+    """
+    lines = [f"PERSONA: {state.persona}"]
+    if state.memories:
+        lines.append("MEMORIES: " + " ; ".join(compact_memory(m) for m in state.memories))
+    if state.social:
+        lines.append("FRIENDS: " + " ; ".join(state.social))
+    lines.append(f"PAGE {state.page} (rate 1-{state.max_rating})")
+    for i, it in enumerate(state.items):
+        mean = "-" if it.mean_rating is None else f"{it.mean_rating:.1f}"
+        taste = "" if it.taste is None else f" | taste {round(it.taste * 10):+d}"
+        sim = " , ".join(compact_memory(m, title=False) for m in it.similar)
+        pop = min(int(it.popularity * 10), 9)
+        lines.append(
+            f"{i + 1}. {_q(it.title)} | genres {' '.join(it.genres) or '-'} | mean {mean}"
+            f" | popularity {pop}{taste} | similar {sim or '-'}"
+        )
+    return "\n".join(lines)
+
+
 _JSTR = r'"(?:[^"\\]|\\.)*"'
 _JLIST = r"\[(?:[^\[\]\"]|" + _JSTR + r")*\]"
 _ITEM_RE = re.compile(
     rf"^(\d+)\. ({_JSTR}) \| year (-|\d+) \| genres ({_JLIST}) \| mean (-|\d+(?:\.\d+)?)"
-    rf" \| popularity (\d+(?:\.\d+)?) \| similar ({_JLIST})$"
+    rf" \| popularity (\d+(?:\.\d+)?)(?: \| taste ([+-]\d+(?:\.\d+)?))? \| similar ({_JLIST})$"
 )
 _PAGE_RE = re.compile(r"^PAGE (\d+) \(rate 1-(\d+)\)$")
 
@@ -172,7 +235,8 @@ def parse_state(text: str, agent_id: int = 0) -> PageState:
                 genres=tuple(json.loads(im.group(4))),
                 mean_rating=None if im.group(5) == "-" else float(im.group(5)),
                 popularity=float(im.group(6)),
-                similar=tuple(json.loads(im.group(7))),
+                taste=None if im.group(7) is None else float(im.group(7)),
+                similar=tuple(json.loads(im.group(8))),
             )
         )
     return PageState(

@@ -48,8 +48,10 @@ class CatalogView:
         ranks = pd.Series(pop).rank(method="average").to_numpy()
         self.popularity = np.round((ranks - 1) / max(len(pop) - 1, 1), 2)
 
-    def view(self, item_id: int, similar: Sequence[str] = ()) -> ItemView:
-        """The :class:`ItemView` of one item, with optional memory lines."""
+    def view(
+        self, item_id: int, similar: Sequence[str] = (), taste: float | None = None
+    ) -> ItemView:
+        """The :class:`ItemView` of one item, with optional memory lines and taste cue."""
         i = int(item_id)
         return ItemView(
             item_id=i,
@@ -59,12 +61,23 @@ class CatalogView:
             mean_rating=self.mean_ratings[i],
             popularity=float(self.popularity[i]),
             similar=tuple(similar),
+            taste=taste,
         )
 
     def views(
-        self, item_ids: Sequence[int], similar: Sequence[Sequence[str]] | None = None
+        self,
+        item_ids: Sequence[int],
+        similar: Sequence[Sequence[str]] | None = None,
+        taste: Sequence[float | None] | None = None,
     ) -> tuple[ItemView, ...]:
-        """Views of several items (a page), with optional memory lines per item."""
-        if similar is None:
-            return tuple(self.view(i) for i in item_ids)
-        return tuple(self.view(i, s) for i, s in zip(item_ids, similar))
+        """Views of several items (a page), with optional memory lines and taste per item."""
+        n = len(item_ids)
+        sims = similar if similar is not None else [()] * n
+        tastes = taste if taste is not None else [None] * n
+        return tuple(self.view(i, s, t) for i, s, t in zip(item_ids, sims, tastes))
+
+    def taste_model(self, max_rating: int, n_users: int = 0):
+        """A :class:`~alignuser.env.taste.GenreTaste` over this catalog's genres."""
+        from alignuser.env.taste import GenreTaste
+
+        return GenreTaste(self.genres, max_rating, n_users)

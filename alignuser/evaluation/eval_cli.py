@@ -6,6 +6,9 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``rating``: RMSE / MAE (ml-100k folds ``u1..u5`` and ml-latest-small, temporal split);
 * ``next-action``: clicks and exits on later impressions (default data: ``ebnerd-sample``);
 * ``selection``: system selection in the synthetic world against the known truth;
+* ``replay``: predicted vs real CTR per position on the later pages of an impressions log;
+* ``judge RUN_DIR --judge openai:<model>@<url>``: LLM-as-judge human-likeness of a run
+  (optional; without ``--judge`` its row reads "not run");
 * ``all``: every protocol above.
 
 The shared datasets folder is ``$ALIGNUSER_SHARED_DATA`` (default ``../shared/data``). The
@@ -157,7 +160,23 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
     return {"summary": selection_table(agree), "scores": raw, "agreement": agree}
 
 
+def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
+    """LLM-as-judge human-likeness (1..5) of a run's sessions and of the human logs."""
+    from alignuser.evaluation.judge import run_judge as judge_run
+
+    return judge_run(run_dir, chat_model=judge, n_sessions=n_sessions, seed=seed)
+
+
+def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float = 0.3) -> dict:
+    """Predicted vs real CTR per position on the later pages of an impressions log."""
+    from alignuser.evaluation.replay import run_replay as replay_run
+
+    return replay_run(data, seeds, checkpoint, test_fraction=test_fraction)
+
+
 RUNNERS = {
+    "judge": run_judge,
+    "replay": run_replay,
     "taste": run_taste,
     "rating": run_rating,
     "next_action": run_next_action,
@@ -227,6 +246,35 @@ def selection(
         checkpoint=alignuser_checkpoint)  # fmt: skip
 
 
+@eval_app.command()
+def replay(
+    data: Path = typer.Option(None, help="Impressions dataset folder or Parquet log."),
+    seeds: str = typer.Option("0,1,2"),
+    test_fraction: float = typer.Option(0.3, help="Latest share of the log that is replayed."),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """Replay logged pages: each policy's predicted CTR per position vs the real CTR."""
+    _go("replay", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+        test_fraction=test_fraction)  # fmt: skip
+
+
+@eval_app.command()
+def judge(
+    run_dir: Path = typer.Argument(..., help="A finished run folder (alignuser run ...)."),
+    judge_spec: str = typer.Option(
+        None,
+        "--judge",
+        help="Judge chat model: openai:MODEL or openai:MODEL@BASE_URL (OpenAI-compatible).",
+    ),
+    n_sessions: int = typer.Option(50, help="Sessions sampled per recommender and from logs."),
+    seed: int = typer.Option(0),
+    out: Path = Out,
+) -> None:
+    """Human-likeness 1..5 by an LLM judge (optional; no judge, no number)."""
+    _go("judge", out, run_dir=run_dir, judge=judge_spec, n_sessions=n_sessions, seed=seed)
+
+
 @eval_app.command("all")
 def all_cmd(
     users: int = typer.Option(None, help="Taste: subsample users."),
@@ -240,5 +288,5 @@ def all_cmd(
         _go(name, out, checkpoint=ck, **kw)
 
 
-__all__ = ["RUNNERS", "eval_app", "run_next_action", "run_rating", "run_selection", "run_taste",
-           "shared_data", "write_tables"]  # fmt: skip
+__all__ = ["RUNNERS", "eval_app", "run_judge", "run_next_action", "run_rating", "run_replay",
+           "run_selection", "run_taste", "shared_data", "write_tables"]  # fmt: skip

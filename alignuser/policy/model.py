@@ -2,9 +2,10 @@ r"""``PolicyModel``: a causal LM that scores every legal decision of a page in o
 
 The decision format
 -------------------
-The page state (:func:`alignuser.env.text.render_state`) is tokenised line by line and each
-item line is followed by two decision **slots**, placeholder tokens (``<slot>`` for the tiny
-base, `` ?`` for BPE bases); one more slot closes the page::
+The page state (:func:`alignuser.env.text.render_state`, or its compact form
+:func:`~alignuser.env.text.render_state_compact` for the tiny base) is tokenised line by line
+and each item line is followed by two decision **slots**, placeholder tokens (``<slot>`` for
+the tiny base, `` ?`` for BPE bases); one more slot closes the page::
 
     PERSONA: "..."
     MEMORIES: ...
@@ -51,7 +52,7 @@ import numpy as np
 
 from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
-from alignuser.env.text import render_state
+from alignuser.env.text import render_state, render_state_compact
 
 __all__ = ["EncodedBatch", "PageScores", "PolicyModel", "filled_action_text", "taken_text"]
 
@@ -121,6 +122,9 @@ class PolicyModel:
         self.tokenizer = tokenizer
         self.info = dict(info)
         self.max_rating = int(self.info.get("max_rating", 5))
+        # tiny bases read the compact state text (about half the tokens); pretrained chat
+        # bases, and checkpoints saved before the option existed, the full one
+        self.render = render_state_compact if self.info.get("render") == "compact" else render_state
         self.device = next(lm.parameters()).device
         self._resolve_tokens()
 
@@ -158,7 +162,7 @@ class PolicyModel:
         if base == "tiny":
             spec = tiny or bases.TinySpec()
             lm, tok = bases.build_tiny(corpus, spec, seed=seed)
-            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>")
+            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>", render="compact")
         elif base in ("smollm2", "local"):
             if base == "smollm2":
                 lm, tok = bases.load_smollm2(dtype)
@@ -268,7 +272,7 @@ class PolicyModel:
         """Token ids of each state's head (persona .. PAGE line) and of each item line."""
         texts, spans = [], []
         for s in states:
-            lines = render_state(s).split("\n")
+            lines = self.render(s).split("\n")
             n = len(s.items)
             spans.append((len(texts), n))
             texts.append("\n".join(lines[: len(lines) - n]) + "\n")
@@ -429,7 +433,7 @@ class PolicyModel:
         import torch
 
         self.lm.eval()
-        order = np.argsort([len(render_state(s)) for s in states], kind="stable")
+        order = np.argsort([len(self.render(s)) for s in states], kind="stable")
         out: list[PageScores | None] = [None] * len(states)
         with torch.inference_mode():
             for start in range(0, len(states), batch_size):

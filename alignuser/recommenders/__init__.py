@@ -11,6 +11,7 @@ name           class                                model
 ``multvae``    :class:`MultVAE`                     variational autoencoder (torch)
 ``lightgcn``   :class:`LightGCN`                    graph convolution + BPR (torch)
 ``http``       :class:`HTTPRecommender`             a service reached over JSON/HTTP
+``replay``     :class:`ReplayRecommender`           the pages recorded in an impressions log
 =============  ===================================  ==========================================
 
 Example:
@@ -31,6 +32,7 @@ from alignuser.recommenders.multvae import MultVAE
 from alignuser.recommenders.popular import PopularRecommender
 from alignuser.recommenders.random import RandomRecommender
 from alignuser.recommenders.registry import RECOMMENDERS, make_recommender
+from alignuser.recommenders.replay import ReplayRecommender
 
 __all__ = [
     "BPR",
@@ -43,6 +45,7 @@ __all__ = [
     "PopularRecommender",
     "RandomRecommender",
     "RecommenderServiceError",
+    "ReplayRecommender",
     "ScoringRecommender",
     "make_recommender",
     "top_k",

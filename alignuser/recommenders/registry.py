@@ -1,7 +1,8 @@
 """``RECOMMENDERS``: the recommender registry, and ``make_recommender`` to build one by name.
 
 Built-ins register under ``"random"``, ``"popular"``, ``"itemknn"``, ``"bpr"``, ``"ease"``,
-``"multvae"``, ``"lightgcn"`` and ``"http"``; outside packages add theirs through the
+``"multvae"``, ``"lightgcn"``, ``"http"`` and ``"replay"`` (recorded pages, see
+:mod:`alignuser.recommenders.replay`); outside packages add theirs through the
 ``alignuser.recommenders`` entry-point group (see :mod:`alignuser.registry`).
 
 Example:

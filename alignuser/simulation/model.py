@@ -114,6 +114,8 @@ class PopulationModel(mesa.Model):
         self.decide = decide
         self.memory = memory
         self.view = catalog_view
+        self.agent_offset = agent_offset
+        self._taste = None  # GenreTaste, built from the memory store at the first step
         self.wom = wom
         self.writer = writer
         self.satisfaction = satisfaction
@@ -150,6 +152,25 @@ class PopulationModel(mesa.Model):
             a.in_session or a.sessions_done < self.spec.sessions_per_agent for a in self.population
         )
 
+    def _taste_add(self, records) -> None:
+        if self._taste is not None:
+            rated = [r for r in records if r.rating is not None and r.kind != "social"]
+            self._taste.add(
+                [r.agent_id - self.agent_offset for r in rated],
+                [r.item_id for r in rated],
+                [r.rating for r in rated],
+            )
+
+    def _taste_scores(self, active, pages):
+        """The taste cue of each page's items (:mod:`alignuser.env.taste`), or ``None``."""
+        if self._taste is None:
+            records = getattr(self.memory, "records", None)
+            if records is None or not hasattr(self.view, "taste_model"):
+                return None
+            self._taste = self.view.taste_model(self.max_rating, len(self.population))
+            self._taste_add(records())
+        return self._taste.scores([a.index - self.agent_offset for a in active], pages)
+
     def _states(self, active: list[UserAgent], pages: list[np.ndarray]) -> list[PageState]:
         k_sim, k_recent = self.memory_spec.top_k, self.memory_spec.recent_k
         t0 = time.perf_counter()
@@ -165,6 +186,7 @@ class PopulationModel(mesa.Model):
         recent = self.memory.recent([a.index for a in active], k_recent) if k_recent else None
         self.timings["memory"] += time.perf_counter() - t0
         step = self.steps
+        taste = self._taste_scores(active, pages)
         states = []
         for j, (a, p) in enumerate(zip(active, pages)):
             similar = [[r.text for r in recs] for recs in sims[j]] if k_sim else None
@@ -179,7 +201,7 @@ class PopulationModel(mesa.Model):
                     agent_id=a.index,
                     persona=a.persona_text,
                     page=a.page + 1,
-                    items=self.view.views(p, similar),
+                    items=self.view.views(p, similar, taste[j] if taste else None),
                     memories=tuple(r.text for r in recent[j]) if recent is not None else (),
                     social=social,
                     max_rating=self.max_rating,
@@ -369,6 +391,7 @@ class PopulationModel(mesa.Model):
         t0 = time.perf_counter()
         if memories:
             self.memory.add(memories)
+            self._taste_add(memories)
         self.timings["memory"] += time.perf_counter() - t0
         if self.wom is not None and liked_items:
             self.wom.record(step, liked_agents, liked_items, liked_ratings, liked_titles)

@@ -65,6 +65,10 @@ class TrainConfig(BaseModel):
         use_bc / use_wm / use_cf: Switch each loss term (and stage 1 with ``use_wm``).
         lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
         k_alternatives: Counterfactuals per human step.
+        n_memories / n_similar / n_history: Recent memory lines per state, similar-item
+            memory lines per item, and how many past interactions states draw on (match
+            the scenario's ``memory.recent_k``, ``memory.top_k`` and
+            ``population.history_memories``).
         reflector: ``"template"`` (offline default) or ``"none"`` (pairwise term only).
         interrupt_after: Stop with :class:`TrainingInterrupted` after this many optimizer
             steps (for tests of resume).
@@ -85,6 +89,7 @@ class TrainConfig(BaseModel):
     max_pages_per_user: int | None = 8
     n_memories: int = 3
     n_similar: int = 2
+    n_history: int | None = 20
     lr: float = 3e-3
     weight_decay: float = 0.0
     batch_size: int = 16
@@ -139,7 +144,12 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
         t_cut = inter.df["user_id"].map(cut).fillna(np.inf)
         history = inter.subset((inter.df["timestamp"] < t_cut).to_numpy())
         ctx = tj.StepContext(
-            dataset, history, encoder, n_memories=config.n_memories, n_similar=config.n_similar
+            dataset,
+            history,
+            encoder,
+            n_memories=config.n_memories,
+            n_similar=config.n_similar,
+            n_history=config.n_history,
         )
         steps = tj.from_impressions(dataset, context=ctx)
         return tj.split_by_time(steps, config.valid_fraction)
@@ -157,7 +167,13 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
         rank = df.groupby("user_id").cumcount() / df.groupby("user_id")["user_id"].transform("size")
         train_i = Interactions(df[rank < 1 - config.valid_fraction].reset_index(drop=True))
         valid_i = Interactions(df[rank >= 1 - config.valid_fraction].reset_index(drop=True))
-    ctx = tj.StepContext(dataset, train_i, n_memories=config.n_memories, n_similar=config.n_similar)
+    ctx = tj.StepContext(
+        dataset,
+        train_i,
+        n_memories=config.n_memories,
+        n_similar=config.n_similar,
+        n_history=config.n_history,
+    )
     train = tj.from_ratings(dataset, train_i, None, ctx, **kw)
     valid = tj.from_ratings(
         dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1, "max_pages_per_user": 2}
@@ -282,9 +298,14 @@ def _config_key(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def _texts(step) -> list[str]:
-    from alignuser.env.text import render_action, render_state
+    from alignuser.env.text import render_action, render_state, render_state_compact
 
-    return [render_state(step.state), render_action(step.action), step.result]
+    return [
+        render_state(step.state),
+        render_state_compact(step.state),
+        render_action(step.action),
+        step.result,
+    ]
 
 
 def _batches(n: int, size: int, seed: int, stage: int, epoch: int) -> list[np.ndarray]:

@@ -155,6 +155,9 @@ class StepContext:
         encoder: Retrieval encoder (default :func:`alignuser.memory.encoders.default_encoder`).
         n_memories: Recent memory lines per state.
         n_similar: Similar-item memory lines per item.
+        n_history: The most recent past interactions a state may draw on (similar-item
+            memories, taste cue); the simulation seeds each agent's memory with the same
+            number (``population.history_memories``, default 20). ``None``: all.
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class StepContext:
         encoder=None,
         n_memories: int = 3,
         n_similar: int = 2,
+        n_history: int | None = 20,
     ):
         self.max_rating = dataset.scale.max if dataset.scale is not None else 5
         self.catalog: Catalog = dataset.catalog.with_statistics(history)
@@ -173,12 +177,14 @@ class StepContext:
         self.titles = self.view.titles
         self.popularity = self.catalog.df["popularity"].to_numpy(dtype=float)
         self.n_memories, self.n_similar = n_memories, n_similar
+        self.n_history = n_history
         if encoder is None:
             from alignuser.memory.encoders import default_encoder
 
             encoder = default_encoder(self.catalog, history)
         self.encoder = encoder
         self.personas = _personas(dataset, history)
+        self.taste = self.view.taste_model(self.max_rating)
 
     def state(
         self,
@@ -190,6 +196,11 @@ class StepContext:
         session: int = 0,
     ) -> PageState:
         """The page state of ``user`` seeing ``items`` with this past."""
+        if self.n_history is not None:
+            hist_items = hist_items[len(hist_items) - self.n_history :] if self.n_history else []
+            hist_ratings = (
+                hist_ratings[len(hist_ratings) - self.n_history :] if self.n_history else []
+            )
         sim = similar_memories(
             self.encoder,
             hist_items,
@@ -199,7 +210,7 @@ class StepContext:
             self.n_similar,
             self.max_rating,
         )
-        views = self.view.views(items, sim)
+        views = self.view.views(items, sim, self.taste.for_history(hist_items, hist_ratings, items))
         recent = [
             _line(self.titles[i], r, self.max_rating)
             for i, r in zip(

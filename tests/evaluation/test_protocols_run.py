@@ -113,3 +113,40 @@ def test_alignuser_without_checkpoint_is_not_run(world_data, caplog):
     assert "not run" in caplog.text
     bad = build_policies(ds, split.train, ["alignuser"], alignuser_checkpoint="/nonexistent")
     assert bad == {}
+
+
+def test_judge_and_replay_commands(tmp_path, shared_data):
+    """``alignuser eval judge`` without a judge says "not run"; ``replay`` writes its tables."""
+    from typer.testing import CliRunner
+
+    from alignuser.scenario import Scenario
+    from alignuser.simulation.runner import run
+
+    s = Scenario.model_validate(
+        {
+            "name": "tiny",
+            "dataset": {"source": "synthetic", "synthetic": {"n_users": 20, "n_items": 40}},
+            "population": {"n_agents": 10},
+            "memory": {"backend": "inmemory"},
+            "policy": {"name": "random"},
+            "recommenders": [{"name": "popular"}],
+            "session": {"max_pages": 2},
+            "output": {"dir": str(tmp_path), "report": False},
+        }
+    )
+    run_dir = run(s, tmp_path / "run")
+    res = CliRunner().invoke(eval_app, ["judge", str(run_dir), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "e" / "judge.json").read_text())["summary"]
+    assert rows and all(r["status"].startswith("not run") for r in rows)
+    assert all(r["mean"] is None for r in rows)  # no judge, no number
+    res = CliRunner().invoke(
+        eval_app,
+        ["replay", "--data", str(shared_data / "ebnerd-sample"), "--seeds", "0",
+         "--out", str(tmp_path / "e")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "e" / "replay.json").read_text())
+    assert {"summary", "raw", "positions"} <= set(data)
+    real = {round(r["real_ctr"], 6) for r in data["summary"] if r.get("real_ctr") is not None}
+    assert len(real) == 1  # every policy faces the same logged pages

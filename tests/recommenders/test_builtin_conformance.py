@@ -20,7 +20,8 @@ from alignuser.recommenders import (
 )
 from alignuser.testing.recommenders import RecommenderConformance, conformance_data
 
-TESTED = {"random", "popular", "itemknn", "bpr", "ease", "multvae", "lightgcn", "http"}
+# "replay" runs the kit in tests/recommenders/test_replay_recommender.py (log-specific cases)
+TESTED = {"random", "popular", "itemknn", "bpr", "ease", "multvae", "lightgcn", "http", "replay"}
 
 
 def test_every_builtin_is_covered():

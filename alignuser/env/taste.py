@@ -1,0 +1,138 @@
+"""``GenreTaste``: the per-item "taste" cue of a page, from the user's own rated items.
+
+For a user with rated items ``(i, r)``, ratings are mapped to ``x = (r - mid) / (max - mid)``
+in ``[-1, 1]`` (``mid`` is the middle of the scale) and centred on the user's own mean ``m``
+(so a picky rater's low ratings are not read as dislike of everything). For a page item with
+genres ``G``::
+
+    taste(item) = mean over g in G of  sum_{rated i with genre g} (x_i - m) / (n_g + 1)
+
+i.e. how much more than usual the user liked items sharing each genre, shrunk towards 0 when
+there is little evidence (``n_g`` rated items of genre ``g``), clipped to ``[-1, 1]``. Items
+without genres have no taste (``None``, not shown).
+
+Why: retrieved memory lines ("similar items you rated") carry this evidence only through
+the retrieval encoder and in words a small policy must learn to read; this one number is the
+same evidence summarised. It is computed from the state's own history only: in training
+from the interactions before the step (:func:`GenreTaste.for_history`), in the simulation
+from the agent's memories (:meth:`GenreTaste.add` as they are written, rebuilt from the
+memory store on resume); both go through the same accumulation and scoring code.
+
+Example:
+    >>> t = GenreTaste([("Drama",), ("Comedy",), ("Drama", "Comedy")], max_rating=5)
+    >>> t.for_history([0, 1], [5, 1], [2, 0, 1])
+    [0.0, 0.5, -0.5]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["GenreTaste"]
+
+log = logging.getLogger(__name__)
+
+MAX_GENRES = 512
+
+
+class GenreTaste:
+    """Genre-taste statistics for many users, updated as they rate items.
+
+    Args:
+        genres: Genres of every catalog item (index = item id).
+        max_rating: Top of the rating scale (ratings are ``1..max_rating``).
+        n_users: Rows to allocate for :meth:`add` / :meth:`scores` (users ``0..n_users-1``).
+    """
+
+    def __init__(self, genres: Sequence[Sequence[str]], max_rating: int, n_users: int = 0):
+        names = sorted({g for gs in genres for g in gs})
+        col = {g: j for j, g in enumerate(names)}
+        self.n_genres = len(names)
+        self.enabled = 0 < self.n_genres <= MAX_GENRES
+        if self.n_genres > MAX_GENRES:
+            log.info("taste cue off: %d genres/tags (> %d)", self.n_genres, MAX_GENRES)
+        self.item_genres = [np.array([col[g] for g in gs], dtype=np.int64) for gs in genres]
+        self.mid = (1 + max_rating) / 2
+        self.half = max(max_rating - self.mid, 1e-9)
+        width = self.n_genres if self.enabled else 0
+        self._weights: np.ndarray | None = None
+        self._has_genres = np.array([len(g) > 0 for g in self.item_genres] + [False])
+        self.sum = np.zeros((n_users, width))
+        self.cnt = np.zeros((n_users, width))
+        self.total = np.zeros(n_users)
+        self.n = np.zeros(n_users)
+
+    def _norm(self, ratings) -> np.ndarray:
+        return (np.asarray(ratings, dtype=float) - self.mid) / self.half
+
+    def _accumulate(self, rows, item_ids, ratings, s, c, tot, n) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        items = np.asarray(item_ids, dtype=np.int64)
+        x = self._norm(ratings)
+        ok = (items >= 0) & (items < len(self.item_genres)) & ~np.isnan(x)
+        ok &= (rows >= 0) & (rows < len(n))
+        rows, items, x = rows[ok], items[ok], x[ok]
+        np.add.at(tot, rows, x)
+        np.add.at(n, rows, 1)
+        sizes = np.array([len(self.item_genres[i]) for i in items], dtype=np.int64)
+        if sizes.sum():
+            g = np.concatenate([self.item_genres[i] for i in items])
+            r = np.repeat(rows, sizes)
+            np.add.at(s, (r, g), np.repeat(x, sizes))
+            np.add.at(c, (r, g), 1)
+
+    def _score(self, s, c, tot, n, pages: np.ndarray) -> list[list[float | None]]:
+        """``pages`` ``(B, k)`` item ids (``-1`` padding) for the B rows of the statistics."""
+        m = np.divide(tot, n, out=np.zeros_like(tot), where=n > 0)
+        table = (s - c * m[:, None]) / (c + 1)  # (B, G) per-genre taste
+        if self._weights is None:
+            w = np.zeros((len(self.item_genres) + 1, self.n_genres))
+            for i, g in enumerate(self.item_genres):
+                if len(g):
+                    w[i, g] = 1.0 / len(g)
+            self._weights = w  # last row: padding / unknown items
+        pages = np.where((pages >= 0) & (pages < len(self.item_genres)), pages, -1)
+        t = np.einsum("bg,bkg->bk", table, self._weights[pages])
+        t = np.round(np.clip(t, -1.0, 1.0), 1) + 0.0
+        has = self._has_genres[pages]
+        return [[float(v) if h else None for v, h in zip(tr, hr)] for tr, hr in zip(t, has)]
+
+    def for_history(
+        self, hist_items: Sequence[int], hist_ratings: Sequence[float], item_ids: Sequence[int]
+    ) -> list[float | None] | None:
+        """Taste of ``item_ids`` for a user who rated ``hist_items`` (``None``: cue off)."""
+        if not self.enabled:
+            return None
+        s, c = np.zeros((1, self.n_genres)), np.zeros((1, self.n_genres))
+        tot, n = np.zeros(1), np.zeros(1)
+        r = [np.nan if x is None else x for x in hist_ratings]
+        self._accumulate(np.zeros(len(hist_items), np.int64), hist_items, r, s, c, tot, n)
+        return self._score(s, c, tot, n, np.asarray([list(item_ids)], dtype=np.int64))[0]
+
+    def add(self, rows: Sequence[int], item_ids: Sequence[int], ratings: Sequence[float]) -> None:
+        """Record ratings of users ``rows`` (``None``/NaN ratings, unknown rows are ignored)."""
+        if self.enabled and len(rows):
+            r = [np.nan if x is None else x for x in ratings]
+            self._accumulate(rows, item_ids, r, self.sum, self.cnt, self.total, self.n)
+
+    def scores(
+        self, rows: Sequence[int], pages: Sequence[Sequence[int]], chunk: int = 2048
+    ) -> list[list[float | None]] | None:
+        """Taste of each page's items for the user of the same row (``None``: cue off)."""
+        if not self.enabled:
+            return None
+        rows = np.asarray(rows, dtype=np.int64)
+        k = max((len(p) for p in pages), default=0)
+        grid = np.full((len(pages), k), -1, dtype=np.int64)
+        for j, p in enumerate(pages):
+            grid[j, : len(p)] = p
+        out: list[list[float | None]] = []
+        for a in range(0, len(rows), chunk):
+            r = rows[a : a + chunk]
+            out += self._score(
+                self.sum[r], self.cnt[r], self.total[r], self.n[r], grid[a : a + chunk]
+            )
+        return [o[: len(p)] for o, p in zip(out, pages)]
