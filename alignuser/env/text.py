@@ -147,7 +147,8 @@ def render_state_compact(state: PageState) -> str:
 
     Same sections and one line per item (so slots can follow each item line), but memory
     sentences are shortened (:func:`compact_memory`), similar-item memories keep only the
-    verdict and score, the redundant year field is dropped, and numbers are coarse and
+    verdict and score, the redundant year field is dropped, the numeric cues come last
+    (nearest to the decision slots that follow the line), and numbers are coarse and
     written with the shared digit tokens (popularity as its decile ``0..9``, the mean rating
     with one decimal, taste in tenths ``-10..+10``), so a model trained from scratch sees
     each number token often. Lossy: it is never parsed.
@@ -159,7 +160,7 @@ def render_state_compact(state: PageState) -> str:
         >>> print(render_state_compact(st))
         PERSONA: A viewer.
         PAGE 2 (rate 1-5)
-        1. "Heat (1995)" | genres Action | mean 3.9 | popularity 8 | taste +4 | similar liked 5
+        1. "Heat (1995)" | genres Action | similar liked 5 | mean 3.9 | popularity 8 | taste +4
     """
     lines = [f"PERSONA: {state.persona}"]
     if state.memories:
@@ -173,8 +174,8 @@ def render_state_compact(state: PageState) -> str:
         sim = " , ".join(compact_memory(m, title=False) for m in it.similar)
         pop = min(int(it.popularity * 10), 9)
         lines.append(
-            f"{i + 1}. {_q(it.title)} | genres {' '.join(it.genres) or '-'} | mean {mean}"
-            f" | popularity {pop}{taste} | similar {sim or '-'}"
+            f"{i + 1}. {_q(it.title)} | genres {' '.join(it.genres) or '-'} | similar"
+            f" {sim or '-'} | mean {mean} | popularity {pop}{taste}"
         )
     return "\n".join(lines)
 

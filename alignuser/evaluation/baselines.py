@@ -112,6 +112,11 @@ class PopularityPolicy:
         return assemble_actions(states, watch, ratings, exits)
 
 
+def _user(state: PageState) -> int:
+    """The dataset user of a state: ``features["user_id"]`` in simulations, else the agent."""
+    return int(state.features.get("user_id", state.agent_id))
+
+
 class MFUserPolicy:
     """A matrix-factorisation user model: recommender score vs a per-user threshold.
 
@@ -187,7 +192,7 @@ class MFUserPolicy:
     def watch_scores(self, states: Sequence[PageState]) -> np.ndarray:
         """Recommender score minus the user's threshold, per item (> 0 means watch)."""
         self._check()
-        users = np.array([s.agent_id for s in states], dtype=np.int64)
+        users = np.array([_user(s) for s in states], dtype=np.int64)
         uniq, inv = np.unique(users, return_inverse=True)
         known = uniq < len(self.threshold)
         scores = np.asarray(self.rec.score(np.where(known, uniq, 0)), dtype=float)
@@ -209,7 +214,7 @@ class MFUserPolicy:
         if not np.isfinite(self.global_mean):
             return mid
         vals = [
-            self.global_mean + self.item_bias[v.item_id] + self.user_bias.get(int(s.agent_id), 0.0)
+            self.global_mean + self.item_bias[v.item_id] + self.user_bias.get(_user(s), 0.0)
             for s in states
             for v in s.items
         ]

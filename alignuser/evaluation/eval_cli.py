@@ -6,6 +6,7 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``rating``: RMSE / MAE (ml-100k folds ``u1..u5`` and ml-latest-small, temporal split);
 * ``next-action``: clicks and exits on later impressions (default data: ``ebnerd-sample``);
 * ``selection``: system selection in the synthetic world against the known truth;
+* ``fidelity``: macro fidelity, simulated vs human session statistics (Wasserstein, KS, plots);
 * ``replay``: predicted vs real CTR per position on the later pages of an impressions log;
 * ``judge RUN_DIR --judge openai:<model>@<url>``: LLM-as-judge human-likeness of a run
   (optional; without ``--judge`` its row reads "not run");
@@ -174,7 +175,17 @@ def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float
     return replay_run(data, seeds, checkpoint, test_fraction=test_fraction)
 
 
+def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
+                 plots_dir=None) -> dict:  # fmt: skip
+    """Macro fidelity: simulated vs human session statistics (Wasserstein, KS, plots)."""
+    from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
+
+    datas = None if data is None else [data]
+    return fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir)
+
+
 RUNNERS = {
+    "fidelity": run_fidelity,
     "judge": run_judge,
     "replay": run_replay,
     "taste": run_taste,
@@ -247,6 +258,21 @@ def selection(
 
 
 @eval_app.command()
+def fidelity(
+    data: Path = typer.Option(
+        None, help="Dataset folder (default ebnerd-sample and ml-latest-small)."
+    ),
+    seeds: str = typer.Option("0"),
+    max_users: int = typer.Option(200, help="Held-out users per dataset (subsample)."),
+    alignuser_checkpoint: str = Ckpt,
+    out: Path = Out,
+) -> None:
+    """Macro fidelity: session statistics of held-out users vs their simulation, with plots."""
+    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+        max_users=max_users, plots_dir=out / "fidelity_plots")  # fmt: skip
+
+
+@eval_app.command()
 def replay(
     data: Path = typer.Option(None, help="Impressions dataset folder or Parquet log."),
     seeds: str = typer.Option("0,1,2"),
@@ -283,10 +309,12 @@ def all_cmd(
 ) -> None:
     """Every protocol, one JSON + Markdown file each."""
     ck = alignuser_checkpoint
-    for name, kw in [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
-                     ("selection", {})]:  # fmt: skip
+    jobs = [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
+            ("fidelity", {"plots_dir": out / "fidelity_plots"}), ("replay", {}),
+            ("selection", {})]  # fmt: skip
+    for name, kw in jobs:
         _go(name, out, checkpoint=ck, **kw)
 
 
-__all__ = ["RUNNERS", "eval_app", "run_judge", "run_next_action", "run_rating", "run_replay",
-           "run_selection", "run_taste", "shared_data", "write_tables"]  # fmt: skip
+__all__ = ["RUNNERS", "eval_app", "run_fidelity", "run_judge", "run_next_action", "run_rating",
+           "run_replay", "run_selection", "run_taste", "shared_data", "write_tables"]  # fmt: skip

@@ -197,10 +197,8 @@ class StepContext:
     ) -> PageState:
         """The page state of ``user`` seeing ``items`` with this past."""
         if self.n_history is not None:
-            hist_items = hist_items[len(hist_items) - self.n_history :] if self.n_history else []
-            hist_ratings = (
-                hist_ratings[len(hist_ratings) - self.n_history :] if self.n_history else []
-            )
+            keep = max(len(hist_items) - self.n_history, 0)
+            hist_items, hist_ratings = hist_items[keep:], hist_ratings[keep:]
         sim = similar_memories(
             self.encoder,
             hist_items,

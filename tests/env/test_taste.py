@@ -79,8 +79,8 @@ def test_compact_state_is_shorter_and_keeps_the_evidence():
     full, short = render_state(st), render_state_compact(st)
     assert len(words(short)) < 0.8 * len(words(full))
     lines = short.split("\n")
-    assert lines[-1].startswith('1. "Heat, \\"the\\" film"') and "taste -3 |" in lines[-1]
-    assert lines[-1].endswith("similar liked 5")
+    assert lines[-1].startswith('1. "Heat, \\"the\\" film"') and lines[-1].endswith("taste -3")
+    assert "| similar liked 5 |" in lines[-1]
     assert compact_memory("I skipped Up (2009)") == "I skipped Up (2009)"
     assert compact_memory("I skipped Up (2009)", title=False) == "skipped"
     assert compact_memory("I disliked Up (2009) based on my review score of 1.5") == (

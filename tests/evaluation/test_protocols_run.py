@@ -150,3 +150,19 @@ def test_judge_and_replay_commands(tmp_path, shared_data):
     assert {"summary", "raw", "positions"} <= set(data)
     real = {round(r["real_ctr"], 6) for r in data["summary"] if r.get("real_ctr") is not None}
     assert len(real) == 1  # every policy faces the same logged pages
+
+
+def test_fidelity_command(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(
+        eval_app,
+        ["fidelity", "--data", str(shared_data / "ebnerd-sample"), "--max-users", "12",
+         "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "fidelity.json").read_text())["summary"]
+    stats = {r["statistic"] for r in rows if r["status"] == "ok"}
+    assert {"pages_per_session", "click_position", "exit_page"} <= stats
+    assert all(r["wasserstein"] >= 0 for r in rows if r["status"] == "ok")
+    assert list((tmp_path / "fidelity_plots").glob("*.png"))
