@@ -8,7 +8,10 @@ Usage::
 
     python benchmarks/alignment.py                         # all protocols, all users
     python benchmarks/alignment.py --taste-users 200 --folds u1
-    python benchmarks/alignment.py --alignuser-checkpoint runs/a4r/policy
+    python benchmarks/alignment.py --alignuser-checkpoint taste=runs/a4r/policy
+
+``--alignuser-checkpoint`` is one folder for every protocol, or ``protocol=DIR`` pairs
+(comma-separated): a policy is only meaningful on the data it was trained on.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import time
 from pathlib import Path
 
 from alignuser.evaluation.eval_cli import (
+    run_fidelity,
     run_next_action,
     run_rating,
+    run_replay,
     run_selection,
     run_taste,
     write_tables,
@@ -48,7 +53,9 @@ TITLES = {
     "taste": "1. Taste discrimination (Agent4Rec 1:m, agent4rec-ml1m `provided` split)",
     "rating": "2. Rating prediction (ml-100k folds, ml-latest-small temporal 80/20)",
     "next_action": "3. Next action on real pages (ebnerd-sample, latest 30 % of impressions)",
+    "fidelity": "4. Macro fidelity: held-out users' sessions vs their simulation",
     "selection": "5a. System selection vs the synthetic world's true online ranking",
+    "replay": "5b. Replay of logged pages (ebnerd-sample, latest 30 %): predicted vs real CTR",
 }
 
 
@@ -109,6 +116,16 @@ def section(name: str, tables: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def _checkpoints(spec: str | None):
+    """``DIR`` (every protocol) or ``protocol=DIR,...`` -> ``protocol -> DIR or None``."""
+    if not spec:
+        return lambda name: None
+    if "=" not in spec:
+        return lambda name: spec
+    pairs = dict(part.split("=", 1) for part in spec.split(",") if part)
+    return lambda name: pairs.get(name)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--taste-users", type=int, default=None, help="subsample (default all)")
@@ -119,17 +136,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alignuser-checkpoint", default=None)
     ap.add_argument("--out", type=Path, default=HERE / "ALIGNMENT.md")
     ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--only", nargs="*", default=["taste", "rating", "next_action", "selection"])
+    ap.add_argument("--fidelity-users", type=int, default=200)
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=["taste", "rating", "next_action", "fidelity", "selection", "replay"],
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
-    ck = args.alignuser_checkpoint
+    cks = _checkpoints(args.alignuser_checkpoint)
+    plots = args.results / "alignment" / "fidelity_plots"
     jobs = {
-        "taste": lambda: run_taste(users=args.taste_users, seeds=seeds, checkpoint=ck),
-        "rating": lambda: run_rating(args.folds.split(","), args.max_ratings, checkpoint=ck),
-        "next_action": lambda: run_next_action(seeds=seeds, checkpoint=ck),
-        "selection": lambda: run_selection(args.worlds, checkpoint=ck),
+        "taste": lambda: run_taste(users=args.taste_users, seeds=seeds, checkpoint=cks("taste")),
+        "rating": lambda: run_rating(
+            args.folds.split(","), args.max_ratings, checkpoint=cks("rating")
+        ),
+        "next_action": lambda: run_next_action(seeds=seeds, checkpoint=cks("next_action")),
+        "fidelity": lambda: run_fidelity(
+            seeds=seeds[:1],
+            checkpoint=cks("fidelity"),
+            max_users=args.fidelity_users,
+            plots_dir=plots,
+        ),
+        "selection": lambda: run_selection(args.worlds, checkpoint=cks("selection")),
+        "replay": lambda: run_replay(seeds=seeds, checkpoint=cks("replay")),
     }
     command = "python benchmarks/alignment.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
@@ -142,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         tables = jobs[name]()
         meta = {"command": command, "seconds": time.perf_counter() - start, "machine": machine}
         write_tables(args.results / "alignment", name, tables, meta)
-        shown = {k: t for k, t in tables.items() if k in ("summary", "scores")}
+        shown = {k: t for k, t in tables.items() if k in ("summary", "scores", "positions")}
         sections.append(section(name, shown, meta))
         print(tables["summary"].to_string(index=False), flush=True)
     head = [
@@ -150,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {machine} "
         f"in {time.perf_counter() - total:.0f} s. Protocol definitions: "
-        "`alignuser/evaluation/{taste,rating,next_action,selection}.py`.",
+        "`alignuser/evaluation/{taste,rating,next_action,fidelity,selection,replay}.py`.",
         "",
         ANCHORS,
         NOTES,

@@ -18,14 +18,19 @@ Layout, chosen from ``benchmarks/memory_layout.py`` (``benchmarks/results/memory
   memories/s), or loads the ``records-<collection>.parquet`` snapshot written by
   :meth:`save` while the collection is unchanged.
 
-At 100k agents Chroma writes, not retrieval, bound a step: ``write_behind=True`` moves them
-to a background thread (Chroma releases the GIL, so they overlap the policy) and
-``hnsw={"ef_construction": 32, "max_neighbors": 8}`` makes them cheaper; beyond that, give
-each shard (Ray worker) its own collection or server.
+At 100k agents Chroma writes, not retrieval, bound a step. The embedded client holds the
+GIL while it adds, so ``write_behind=True`` runs an embedded store in a child process
+(:class:`~alignuser.memory.process.ChromaProcess`) fed by one background thread: writes
+overlap the simulation on another core. ``hnsw={"ef_construction": 32, "max_neighbors": 8}``
+makes them cheaper; beyond that, give each shard (Ray worker) its own collection or server.
 
 Embeddings are the encoder's item vectors (passed explicitly: Chroma's default embedding
 function downloads a model and fails offline) in an inner-product space, so
 ``similarity = 1 - distance``. Memories not about an item store a zero vector.
+
+Metadata is compact (see ``_metadata``): ``agent_id``, ``item_id``, ``step`` (filterable), the
+text in ``text`` (not a full-text-indexed document) and the other fields packed in ``r``;
+stores written with one key per field and documents are still read.
 
 Record ids are ``"<agent_id>:<n>"`` (``n`` = the agent's ordinal), so shards that own
 disjoint agents can write to one Chroma server without clashing.
@@ -75,28 +80,44 @@ def _settings():
 
 
 def _metadata(r: MemoryRecord, seq: int, n: int) -> dict[str, Any]:
+    """Compact metadata: the filterable keys, the rest packed in ``r``, the text in ``text``.
+
+    Every metadata key is a row in Chroma's SQLite tables and a document is full-text
+    indexed, so fewer keys and no document make adds ~1.3x cheaper; ``agent_id``,
+    ``item_id`` and ``step`` stay separate keys so ``where`` filters can use them.
+    ``r`` is ``"page|seq|n|rating|kind"`` (``rating`` empty when ``None``).
+    """
+    rating = "" if r.rating is None else repr(float(r.rating))
     md: dict[str, Any] = {
         "agent_id": int(r.agent_id),
         "item_id": int(r.item_id),
-        "page": int(r.page),
         "step": int(r.step),
-        "kind": r.kind,
-        "seq": seq,
-        "n": n,
+        "r": f"{int(r.page)}|{seq}|{n}|{rating}|{r.kind}",
+        "text": r.text,
     }
-    if r.rating is not None:
-        md["rating"] = float(r.rating)
     if r.meta:
         md["meta"] = json.dumps(r.meta, sort_keys=True)
     return md
 
 
-def _record(md: dict[str, Any], text: str) -> MemoryRecord:
+def _unpack(md: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a record's metadata (the compact layout or the older one key each)."""
+    if "r" not in md:
+        return md
+    page, seq, n, rating, kind = md["r"].split("|", 4)
+    out = {**md, "page": int(page), "seq": int(seq), "n": int(n), "kind": kind}
+    if rating:
+        out["rating"] = float(rating)
+    return out
+
+
+def _record(md: dict[str, Any], text: str | None) -> MemoryRecord:
+    md = _unpack(md)
     rating = md.get("rating")
     return MemoryRecord(
         int(md["agent_id"]),
         int(md["item_id"]),
-        text,
+        md.get("text", text),
         None if rating is None else float(rating),
         int(md["page"]),
         int(md["step"]),
@@ -118,9 +139,12 @@ class ChromaMemory:
             ``"chroma"`` from filtered Chroma queries.
         hnsw: Extra HNSW settings for a new collection, e.g.
             ``{"ef_construction": 32, "max_neighbors": 8}`` (about 3x faster adds here).
-        write_behind: Queue Chroma writes on one background thread (Chroma releases the
-            GIL, so writes overlap the simulation); the index is updated at once.
-            :meth:`flush`, :meth:`save` and :meth:`close` wait for the queue.
+        write_behind: Queue Chroma writes on one background thread; the index is updated
+            at once. :meth:`flush`, :meth:`save` and :meth:`close` wait for the queue.
+            ``True`` is ``"process"`` for a local folder (the store lives in a child
+            process, so writes really overlap: the embedded client holds the GIL while it
+            adds) and ``"thread"`` for a server; ``"thread"`` keeps a local store in this
+            process.
 
     Example:
         >>> mem = ChromaMemory(encoder, path="memory/run-1")  # doctest: +SKIP
@@ -139,7 +163,7 @@ class ChromaMemory:
         collection: str = "memories",
         serve: str = "index",
         hnsw: dict[str, Any] | None = None,
-        write_behind: bool = False,
+        write_behind: bool | str = False,
     ):
         import chromadb
 
@@ -150,8 +174,17 @@ class ChromaMemory:
         self.server_url = server_url
         self.collection_name = collection
         self.hnsw = {"space": "ip", **(hnsw or {})}
+        if write_behind not in (False, True, "thread", "process"):
+            raise ValueError(
+                f"write_behind must be a bool, 'thread' or 'process', got {write_behind!r}"
+            )
+        if write_behind is True:
+            write_behind = "thread" if server_url else "process"
+        if write_behind == "process" and server_url:
+            raise ValueError("write_behind='process' needs a local store folder, not a server")
         self.write_behind = write_behind
-        self._pending: list[Future] = []
+        self._pending: list[tuple[int, Future]] = []  # (ordinal, write) in queue order
+        self._submitted = 0
         self._writer: ThreadPoolExecutor | None = None
         if server_url:
             u = urlparse(server_url if "://" in server_url else f"http://{server_url}")
@@ -165,7 +198,12 @@ class ChromaMemory:
         else:
             self.path = Path(path) if path is not None else default_store_dir(collection)
             self.path.mkdir(parents=True, exist_ok=True)
-            self.client = chromadb.PersistentClient(path=str(self.path), settings=_settings())
+            if write_behind == "process":
+                from alignuser.memory.process import ChromaProcess
+
+                self.client = ChromaProcess.shared(self.path)
+            else:
+                self.client = chromadb.PersistentClient(path=str(self.path), settings=_settings())
         self.collection = self.client.get_or_create_collection(
             collection,
             embedding_function=None,
@@ -214,7 +252,8 @@ class ChromaMemory:
                 include=["metadatas", "documents"], limit=self.batch_size, offset=off
             )
             for md, doc in zip(got["metadatas"], got["documents"]):
-                rows.append((int(md["seq"]), int(md["agent_id"]), int(md["n"]), _record(md, doc)))
+                u = _unpack(md)
+                rows.append((int(u["seq"]), int(u["agent_id"]), int(u["n"]), _record(md, doc)))
         rows.sort(key=lambda t: t[:3])
         self.index.add([t[3] for t in rows])
         logger.info("rebuilt memory index from %s: %d memories", self.location, len(rows))
@@ -258,38 +297,46 @@ class ChromaMemory:
             metas.append(_metadata(r, seq0 + j, n))
         mat, idx = self.index.vectors.lookup(np.array([r.item_id for r in records]))
         emb = mat[idx]
-        docs = [r.text for r in records]
         self._raise_failed()
         for s in range(0, len(records), self.batch_size):
             e = s + self.batch_size
-            chunk = {
-                "ids": ids[s:e],
-                "embeddings": emb[s:e],
-                "metadatas": metas[s:e],
-                "documents": docs[s:e],
-            }
+            chunk = {"ids": ids[s:e], "embeddings": emb[s:e], "metadatas": metas[s:e]}
             if self.write_behind:
                 if self._writer is None:
                     self._writer = ThreadPoolExecutor(1, thread_name_prefix="chroma-writer")
-                self._pending.append(self._writer.submit(self.collection.add, **chunk))
+                future = self._writer.submit(self.collection.add, **chunk)
+                self._pending.append((self._submitted, future))
+                self._submitted += 1
             else:
                 self.collection.add(**chunk)
         self.index.add(records)
 
     def _raise_failed(self) -> None:
-        done = [f for f in self._pending if f.done()]
-        self._pending = [f for f in self._pending if not f.done()]
+        done = [f for _, f in self._pending if f.done()]
+        self._pending = [p for p in self._pending if not p[1].done()]
         for f in done:
             f.result()  # re-raises a failed background write
 
-    def flush(self) -> None:
-        """Wait until every queued write reached Chroma (no-op without ``write_behind``).
+    def mark(self) -> int:
+        """A token for the writes queued so far, for :meth:`flush` ``(upto=token)``."""
+        return self._submitted
+
+    def flush(self, upto: int | None = None) -> None:
+        """Wait until queued writes reached Chroma (no-op without ``write_behind``).
+
+        Args:
+            upto: Only the writes queued before :meth:`mark` returned this token (later
+                ones keep going in the background); ``None``: all.
 
         Raises:
             Exception: The first error of a background write.
         """
-        pending, self._pending = self._pending, []
-        for f in pending:
+        if upto is None:
+            pending, self._pending = self._pending, []
+        else:
+            pending = [p for p in self._pending if p[0] < upto]
+            self._pending = [p for p in self._pending if p[0] >= upto]
+        for _, f in pending:
             f.result()
 
     def truncate_after(self, step: int) -> int:
@@ -318,6 +365,9 @@ class ChromaMemory:
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
+        if self.write_behind == "process" and self.client is not None:
+            self.client.close()
+            self.client = None
 
     def retrieve(
         self, agent_ids: Sequence[int], query_item_ids: Sequence[int], k: int
@@ -364,7 +414,7 @@ class ChromaMemory:
                 n *= 2
             keys = sim_key(1.0 - np.array([d for _, _, d in got], np.float64)).tolist()
             hits = [
-                (-key, -int(md["step"]), -int(md["seq"]), _record(md, doc))
+                (-key, -int(md["step"]), -int(_unpack(md)["seq"]), _record(md, doc))
                 for key, (md, doc, _) in zip(keys, got)
             ]
             hits.sort(key=lambda t: t[:3])
@@ -411,11 +461,13 @@ class ChromaMemory:
                     limit=self.batch_size,
                     offset=off,
                 )
+                docs = got["documents"]
                 target.upsert(
                     ids=got["ids"],
                     embeddings=got["embeddings"],
                     metadatas=got["metadatas"],
-                    documents=got["documents"],
+                    # stores written before the compact layout keep their documents
+                    documents=docs if docs and any(d is not None for d in docs) else None,
                 )
         records_to_frame(self.index.records).to_parquet(p / self.snapshot_name, index=False)
         write_manifest(

@@ -10,6 +10,7 @@ page state and makes one batched policy call per step (see
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
 import mesa
@@ -33,7 +34,11 @@ class UserAgent(mesa.Agent):
     """
 
     def __init__(self, model, index: int, user_id: int, persona_text: str, features: dict):
-        super().__init__(model)
+        t0 = time.perf_counter()
+        super().__init__(model)  # Mesa: unique id, registration in the model's AgentSets
+        model.mesa_setup_seconds = getattr(model, "mesa_setup_seconds", 0.0) + (
+            time.perf_counter() - t0
+        )
         self.index = index
         self.user_id = user_id
         self.persona_text = persona_text

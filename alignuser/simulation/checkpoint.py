@@ -13,6 +13,13 @@ then, per recommender not yet complete:
    agents' history and the events written so far (memories are a function of them);
 4. restores the model state and goes on.
 
+With a write-behind memory that can mark its queue (``ChromaMemory(write_behind=...)``:
+``mark`` and ``flush(upto=...)``), the checkpoint of step ``t`` is written one step late, at
+the end of step ``t + 1``, once step ``t``'s memories are durable: Chroma writes step ``t``
+while the simulation computes step ``t + 1``. A kill then loses one step more (resume
+truncates events and memories after the checkpoint either way); :func:`finish_checkpoints`
+writes the last one.
+
 A recommender that learns during the run (``session.update_recommender``) would need its own
 state in the checkpoint; that combination is refused on resume rather than silently diverging.
 """
@@ -20,6 +27,7 @@ state in the checkpoint; that combination is refused on resume rather than silen
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +42,47 @@ def checkpoint_path(run_dir: Path, label: str) -> Path:
     return Path(run_dir) / "checkpoints" / f"{label}.json"
 
 
+#: Checkpoints held back until their step's memory writes are durable: path -> (JSON, token).
+_HELD: dict[Path, tuple[str, int]] = {}
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def save_checkpoint(run_dir: Path, label: str, model, memory) -> None:
-    """Make the step durable (memory writes flushed), then write the model state."""
+    """After a step: make it durable and write the model state (one step late, see above)."""
+    path = checkpoint_path(run_dir, label)
+    if not (hasattr(memory, "mark") and getattr(memory, "write_behind", False)):
+        if hasattr(memory, "flush"):
+            memory.flush()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, model.get_state())
+        return
+    # serialised now (the state holds live lists of the agents); compact: ~100k agents
+    text = json.dumps(model.get_state(), sort_keys=True, separators=(",", ":"), default=str)
+    held = _HELD.pop(path, None)
+    _HELD[path] = (text, memory.mark())
+    if held is not None:
+        memory.flush(upto=held[1])
+        _write_text(path, held[0])
+
+
+def finish_checkpoints(run_dir: Path, label: str, memory) -> None:
+    """Write the held-back checkpoint of ``label`` once every memory write is durable."""
+    held = _HELD.pop(checkpoint_path(run_dir, label), None)
     if hasattr(memory, "flush"):
         memory.flush()
-    path = checkpoint_path(run_dir, label)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, model.get_state())
+    if held is not None:
+        _write_text(checkpoint_path(run_dir, label), held[0])
+
+
+def forget_checkpoints(run_dir: Path, label: str) -> None:
+    """Drop a held-back checkpoint of an earlier, interrupted run in this process."""
+    _HELD.pop(checkpoint_path(run_dir, label), None)
 
 
 def load_checkpoint(run_dir: Path, label: str) -> dict | None:

@@ -103,7 +103,9 @@ class PopulationModel(mesa.Model):
         backoff: float = 0.0,
         backoff_max: float = 10.0,
     ):
+        t_mesa = time.perf_counter()
         super().__init__(seed=seed if shard is None else seed * 1_000_003 + shard)
+        self.mesa_setup_seconds = time.perf_counter() - t_mesa  # + Agent.__init__, see agent.py
         ss = np.random.SeedSequence(seed if shard is None else [seed, shard])
         act_seed, pol_seed = ss.spawn(2)
         self.activation_rng = np.random.default_rng(act_seed)
@@ -130,7 +132,13 @@ class PopulationModel(mesa.Model):
             UserAgent(self, agent_offset + i, int(u), text, feats)
             for i, (u, text, feats) in enumerate(population)
         ]
-        self.timings = {"recommender": 0.0, "memory": 0.0, "policy": 0.0, "total": 0.0}
+        # "mesa": time inside Mesa's own code per step (DataCollector.collect); "outer": the
+        # wall time of Mesa's wrapped ``step`` (measured by the runner), so that
+        # ``outer - total`` is the step wrapper's own overhead
+        self.timings = {
+            "recommender": 0.0, "memory": 0.0, "policy": 0.0, "mesa": 0.0, "total": 0.0,
+            "outer": 0.0,
+        }  # fmt: skip
         self.last = {"active": 0, "watches": 0, "exits": 0, "rating_sum": 0.0, "pages": 0}
         self.faults = 0
         self.fault_log: list[dict] = []
@@ -147,6 +155,11 @@ class PopulationModel(mesa.Model):
         )
 
     # ------------------------------------------------------------------ helpers
+    def _collect(self) -> None:
+        t0 = time.perf_counter()
+        self.datacollector.collect(self)
+        self.timings["mesa"] += time.perf_counter() - t0
+
     def _pending(self) -> bool:
         return any(
             a.in_session or a.sessions_done < self.spec.sessions_per_agent for a in self.population
@@ -191,6 +204,7 @@ class PopulationModel(mesa.Model):
         for j, (a, p) in enumerate(zip(active, pages)):
             similar = [[r.text for r in recs] for recs in sims[j]] if k_sim else None
             feats = dict(a.features)
+            feats["user_id"] = a.user_id  # the dataset user (agent_id is the agent's index)
             social: tuple[str, ...] = ()
             if self.wom is not None:
                 social = tuple(self.wom.lines(a.index, step))
@@ -340,7 +354,7 @@ class PopulationModel(mesa.Model):
         self.last = {"active": len(active), "watches": 0, "exits": 0, "rating_sum": 0.0, "pages": 0}
         if not active:
             self.running = self._pending()
-            self.datacollector.collect(self)
+            self._collect()
             self.timings["total"] += time.perf_counter() - t_start
             return
 
@@ -438,7 +452,7 @@ class PopulationModel(mesa.Model):
             self.writer.add_events([{**tag, **e} for e in events])
             self.writer.add_sessions([{**tag, **r} for r in session_rows])
             self.writer.flush(step)
-        self.datacollector.collect(self)
+        self._collect()
         self.running = self._pending()
         self.timings["total"] += time.perf_counter() - t_start
 
@@ -495,9 +509,20 @@ class PopulationModel(mesa.Model):
         self.fault_log = list(state.get("fault_log", []))
 
     def part_times(self) -> dict[str, float]:
-        """Seconds per part; ``mesa`` is everything else in the step (agent loop, states)."""
+        """Seconds per part of the steps so far.
+
+        ``recommender``, ``memory``, ``policy``: the batched calls. ``mesa``: time inside
+        Mesa's own code: ``DataCollector.collect`` plus the ``Model.step`` wrapper (the
+        runner's wall time of ``model.step()`` minus this class's step body).
+        ``step_code``: the rest of our step (activations, agent loop, state building,
+        outputs). ``mesa_setup``: ``Model``/``Agent`` construction and registration (once).
+        """
         t = self.timings
-        parts = {k: t[k] for k in ("recommender", "memory", "policy")}
-        parts["mesa"] = max(t["total"] - sum(parts.values()), 0.0)
+        parts = {k: t.get(k, 0.0) for k in ("recommender", "memory", "policy")}
+        wrapper = max(t.get("outer", 0.0) - t["total"], 0.0) if t.get("outer") else 0.0
+        mesa = t.get("mesa", 0.0)
+        parts["step_code"] = max(t["total"] - sum(parts.values()) - mesa, 0.0)
+        parts["mesa"] = mesa + wrapper
+        parts["mesa_setup"] = self.mesa_setup_seconds
         parts["total"] = t["total"]
         return parts

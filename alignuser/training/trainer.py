@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
         use_bc / use_wm / use_cf: Switch each loss term (and stage 1 with ``use_wm``).
         lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
         k_alternatives: Counterfactuals per human step.
+        popularity_alpha: Rating-log pages: unconsumed items are sampled with probability
+            ``popularity ** alpha`` (1: as exposed by popularity; 0: uniformly, like the
+            Agent4Rec taste protocol's negatives).
         n_memories / n_similar / n_history: Recent memory lines per state, similar-item
             memory lines per item, and how many past interactions states draw on (match
             the scenario's ``memory.recent_k``, ``memory.top_k`` and
@@ -86,6 +89,7 @@ class TrainConfig(BaseModel):
     valid_fraction: float = 0.2
     page_size: int = 4
     max_positives: int = 2
+    popularity_alpha: float = 1.0
     max_pages_per_user: int | None = 8
     n_memories: int = 3
     n_similar: int = 2
@@ -158,6 +162,7 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
         page_size=config.page_size,
         max_positives=config.max_positives,
         max_pages_per_user=config.max_pages_per_user,
+        popularity_alpha=config.popularity_alpha,
         seed=config.seed,
     )
     if split is not None and split.valid is not None:

@@ -55,7 +55,8 @@ def test_adds_are_chunked_to_batch_size(tmp_path):
     mem.add(make_records(10, 5, 50))
     assert mem.collection.count() == 50
     got = mem.collection.get(ids=["3:4"], include=["metadatas", "documents"])
-    assert got["metadatas"][0]["agent_id"] == 3 and got["metadatas"][0]["n"] == 4
+    md = got["metadatas"][0]
+    assert md["agent_id"] == 3 and md["r"].split("|")[2] == "4"  # n, in the packed fields
 
 
 def test_settings_and_embeddings(tmp_path):
@@ -150,3 +151,8 @@ def test_two_collections_share_a_folder(tmp_path):
     assert ChromaMemory.open(tmp_path / "m", enc, collection="mem-pop").records() == a.records()
     assert ChromaMemory.open(tmp_path / "m", enc, collection="mem-ease").records() == b.records()
     assert ChromaMemory.open(tmp_path / "m", enc).collection_name == "mem-ease"  # manifest
+
+
+class TestChromaProcessConformance(EpisodicMemoryConformance):
+    def make_memory(self, encoder, tmp_path):
+        return ChromaMemory(encoder, path=tmp_path / "store", write_behind="process")

@@ -57,7 +57,10 @@ def test_crash_between_parts_and_checkpoint(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     # the interrupted recommender really continued from its last checkpoint
-    assert manifest["recommenders"][crash_label]["resumed_from_step"] == ((crash_step - 1) or None)
+    # a write-behind Chroma store's checkpoint is written one step late (checkpoint.py)
+    lag = 1 if backend == "chroma" else 0
+    want = max(crash_step - 1 - lag, 0) or None
+    assert manifest["recommenders"][crash_label]["resumed_from_step"] == want
 
 
 def test_sigkill_subprocess_then_resume(tmp_path):
