@@ -93,7 +93,7 @@ class MemorySpec(_Section):
     encoder: Literal["default", "text", "cf"] = "default"
     write_behind: bool = True
     hnsw: dict[str, Any] | None = Field(
-        default_factory=lambda: {"ef_construction": 32, "max_neighbors": 8},
+        default_factory=lambda: {"ef_construction": 16, "max_neighbors": 4},
         description="Chroma HNSW settings of new collections. The default is cheap to build "
         "(per-step retrieval is served by the in-process index, not by Chroma's ANN); set "
         "null for Chroma's own defaults when you query the store directly.",
