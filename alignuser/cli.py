@@ -178,13 +178,15 @@ def train(
 ) -> None:
     """Train the AlignUSER policy (world model, then counterfactual alignment) on the data.
 
-    Re-running the same command resumes from ``OUT/last`` after an interruption. The best
+    Only the training part of the scenario's ``split`` is used (validation is carved from
+    it per user in time). Re-running the same command resumes from ``OUT/last`` after an
+    interruption. The best
     checkpoint lands in ``OUT/policy``; use it with
     ``policy: {name: alignuser, checkpoint: OUT/policy}``.
     """
     from pydantic import ValidationError
 
-    from alignuser.simulation.runner import load_data
+    from alignuser.simulation.runner import load_data, split_train
     from alignuser.training.trainer import TrainConfig
     from alignuser.training.trainer import train as train_policy
 
@@ -195,7 +197,10 @@ def train(
         keys = "; ".join(f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         _console().print(f"[red]Invalid scenario[/red]\n{scenario}: {keys}")
         raise typer.Exit(2) from None
-    metrics = train_policy(config, load_data(s), out)
+    dataset = load_data(s)
+    # only the scenario split's training part reaches training (its test part stays unseen)
+    part = None if s.split.method == "none" else split_train(s, dataset)
+    metrics = train_policy(config, dataset, out, interactions=part)
     _console().print_json(data={k: v for k, v in metrics.items() if not isinstance(v, list)})
     _console().print(f"Policy: [bold]{out / 'policy'}[/bold]")
 

@@ -21,8 +21,9 @@ Layout, chosen from ``benchmarks/memory_layout.py`` (``benchmarks/results/memory
 At 100k agents Chroma writes, not retrieval, bound a step. The embedded client holds the
 GIL while it adds, so ``write_behind=True`` runs an embedded store in a child process
 (:class:`~alignuser.memory.process.ChromaProcess`) fed by one background thread: writes
-overlap the simulation on another core. ``hnsw={"ef_construction": 16, "max_neighbors": 4}`` (the scenario default)
-makes them cheaper; beyond that, give each shard (Ray worker) its own collection or server.
+overlap the simulation on another core. ``hnsw={"ef_construction": 16, "max_neighbors": 4}``
+(the scenario default) makes them cheaper; beyond that, give each shard (Ray worker) its
+own collection or server.
 
 Embeddings are the encoder's item vectors (passed explicitly: Chroma's default embedding
 function downloads a model and fails offline) in an inner-product space, so

@@ -123,7 +123,9 @@ class TrainConfig(BaseModel):
     interrupt_after: int | None = None
 
 
-def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, list]:
+def prepare_steps(
+    config: TrainConfig, dataset, encoder=None, interactions=None
+) -> tuple[list, list]:
     """Build train / validation steps from a dataset without leaking the future.
 
     Args:
@@ -132,6 +134,10 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
         encoder: Retrieval :class:`~alignuser.interfaces.ItemEncoder` for similar-item
             memories (default: :func:`alignuser.memory.encoders.default_encoder` fitted on the
             training part); pass the one the simulation uses.
+        interactions: Only these interactions may be used (e.g. the training part of a
+            scenario's split, so that an evaluation's test part never reaches training);
+            validation is then carved from them per user in time. Default: all, with the
+            dataset's ``provided`` split (train / valid) when it has one.
     """
     import pandas as pd
 
@@ -141,7 +147,7 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
     source = config.source
     if source == "auto":
         source = "impressions" if dataset.impressions is not None else "ratings"
-    inter = dataset.interactions
+    inter = dataset.interactions if interactions is None else interactions
     if source == "impressions":
         imp = dataset.impressions.df
         cut = imp.groupby("user_id")["timestamp"].quantile(1 - config.valid_fraction)
@@ -157,7 +163,9 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
         )
         steps = tj.from_impressions(dataset, context=ctx)
         return tj.split_by_time(steps, config.valid_fraction)
-    split = dataset.splits.get("provided") or next(iter(dataset.splits.values()), None)
+    split = None
+    if interactions is None:
+        split = dataset.splits.get("provided") or next(iter(dataset.splits.values()), None)
     kw = dict(
         page_size=config.page_size,
         max_positives=config.max_positives,
@@ -187,7 +195,9 @@ def prepare_steps(config: TrainConfig, dataset, encoder=None) -> tuple[list, lis
     return train, valid
 
 
-def train(config: TrainConfig, dataset, out_dir: str | Path, encoder=None) -> dict[str, Any]:
+def train(
+    config: TrainConfig, dataset, out_dir: str | Path, encoder=None, interactions=None
+) -> dict[str, Any]:
     """Build trajectories from ``dataset`` and train; returns the final metrics.
 
     Args:
@@ -195,10 +205,12 @@ def train(config: TrainConfig, dataset, out_dir: str | Path, encoder=None) -> di
         dataset: Any :class:`~alignuser.data.dataset.Dataset`.
         out_dir: Run folder (``policy/`` = best checkpoint, ``last/`` = resume point).
         encoder: Retrieval encoder (see :func:`prepare_steps`).
+        interactions: Restrict training to these interactions (see :func:`prepare_steps`).
     """
-    train_steps, valid_steps = prepare_steps(config, dataset, encoder)
+    train_steps, valid_steps = prepare_steps(config, dataset, encoder, interactions)
     data = {
         "dataset": dataset.name,
+        "interactions": "all" if interactions is None else f"{len(interactions)} (split train)",
         "n_train_steps": len(train_steps),
         "n_valid_steps": len(valid_steps),
     }

@@ -138,3 +138,20 @@ def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
     assert learned > 0.5 + 0.6 * (oracle - 0.5), (learned, oracle)
     assert learned > auc(popularity, clicks) + 0.02
     assert np.corrcoef(pw, truth)[0, 1] > 0.5
+
+
+def test_training_sees_only_the_given_interactions(small_dataset):
+    """``interactions=`` (the scenario split's train part): its test part never reaches steps."""
+    from alignuser.data.splits import temporal_split
+    from alignuser.training.trainer import prepare_steps
+
+    split = temporal_split(small_dataset.interactions, 0.3)
+    cfg = TrainConfig(source="ratings", max_pages_per_user=4)
+    train, valid = prepare_steps(cfg, small_dataset, interactions=split.train)
+    allowed = set(zip(split.train.df["user_id"], split.train.df["item_id"]))
+    test = set(zip(split.test.df["user_id"], split.test.df["item_id"])) - allowed
+    watched = {
+        (s.state.agent_id, d.item_id) for s in train + valid for d in s.action.decisions if d.watch
+    }
+    assert watched and watched <= allowed and test
+    assert valid  # validation is carved from the given part, per user in time
