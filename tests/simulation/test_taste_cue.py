@@ -1,6 +1,7 @@
 """The simulation shows the same taste cue that training computes from the same history."""
 
 import numpy as np
+import pytest
 
 from alignuser.policy.random import RandomPolicy
 from alignuser.simulation.outputs import read_events
@@ -17,8 +18,9 @@ class Recording(RandomPolicy):
         return super().decide(states, rng)
 
 
-def test_run_time_taste_equals_history_taste(make_scenario, tmp_path):
-    s = make_scenario(recommenders=[{"name": "popular"}])
+@pytest.mark.parametrize("backend", ["inmemory", "chroma"])
+def test_run_time_taste_equals_history_taste(make_scenario, tmp_path, backend):
+    s = make_scenario(recommenders=[{"name": "popular"}], **{"memory.backend": backend})
     prep = prepare(s)
     pol = Recording()
     run_one(s, prep, s.recommenders[0], pol, tmp_path / "run")
