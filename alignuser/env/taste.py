@@ -58,7 +58,11 @@ class GenreTaste:
         self.mid = (1 + max_rating) / 2
         self.half = max(max_rating - self.mid, 1e-9)
         width = self.n_genres if self.enabled else 0
-        self._weights: np.ndarray | None = None
+        # item -> genre weights (1/|G| each); last row: padding / unknown items
+        self._weights = np.zeros((len(self.item_genres) + 1, width))
+        for i, g in enumerate(self.item_genres):
+            if len(g) and width:
+                self._weights[i, g] = 1.0 / len(g)
         self._has_genres = np.array([len(g) > 0 for g in self.item_genres] + [False])
         self.sum = np.zeros((n_users, width))
         self.cnt = np.zeros((n_users, width))
@@ -66,7 +70,8 @@ class GenreTaste:
         self.n = np.zeros(n_users)
 
     def _norm(self, ratings) -> np.ndarray:
-        return (np.asarray(ratings, dtype=float) - self.mid) / self.half
+        r = np.asarray([np.nan if x is None else x for x in ratings], dtype=float)
+        return (r - self.mid) / self.half
 
     def _accumulate(self, rows, item_ids, ratings, s, c, tot, n) -> None:
         rows = np.asarray(rows, dtype=np.int64)
@@ -88,12 +93,6 @@ class GenreTaste:
         """``pages`` ``(B, k)`` item ids (``-1`` padding) for the B rows of the statistics."""
         m = np.divide(tot, n, out=np.zeros_like(tot), where=n > 0)
         table = (s - c * m[:, None]) / (c + 1)  # (B, G) per-genre taste
-        if self._weights is None:
-            w = np.zeros((len(self.item_genres) + 1, self.n_genres))
-            for i, g in enumerate(self.item_genres):
-                if len(g):
-                    w[i, g] = 1.0 / len(g)
-            self._weights = w  # last row: padding / unknown items
         pages = np.where((pages >= 0) & (pages < len(self.item_genres)), pages, -1)
         t = np.einsum("bg,bkg->bk", table, self._weights[pages])
         t = np.round(np.clip(t, -1.0, 1.0), 1) + 0.0
@@ -108,15 +107,14 @@ class GenreTaste:
             return None
         s, c = np.zeros((1, self.n_genres)), np.zeros((1, self.n_genres))
         tot, n = np.zeros(1), np.zeros(1)
-        r = [np.nan if x is None else x for x in hist_ratings]
-        self._accumulate(np.zeros(len(hist_items), np.int64), hist_items, r, s, c, tot, n)
+        rows = np.zeros(len(hist_items), np.int64)
+        self._accumulate(rows, hist_items, hist_ratings, s, c, tot, n)
         return self._score(s, c, tot, n, np.asarray([list(item_ids)], dtype=np.int64))[0]
 
     def add(self, rows: Sequence[int], item_ids: Sequence[int], ratings: Sequence[float]) -> None:
         """Record ratings of users ``rows`` (``None``/NaN ratings, unknown rows are ignored)."""
         if self.enabled and len(rows):
-            r = [np.nan if x is None else x for x in ratings]
-            self._accumulate(rows, item_ids, r, self.sum, self.cnt, self.total, self.n)
+            self._accumulate(rows, item_ids, ratings, self.sum, self.cnt, self.total, self.n)
 
     def scores(
         self, rows: Sequence[int], pages: Sequence[Sequence[int]], chunk: int = 2048

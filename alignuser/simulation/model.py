@@ -178,7 +178,7 @@ class PopulationModel(mesa.Model):
         """The taste cue of each page's items (:mod:`alignuser.env.taste`), or ``None``."""
         if self._taste is None:
             records = getattr(self.memory, "records", None)
-            if records is None or not hasattr(self.view, "taste_model"):
+            if records is None:  # a user memory without ``records()``: no cue
                 return None
             self._taste = self.view.taste_model(self.max_rating, len(self.population))
             self._taste_add(records())

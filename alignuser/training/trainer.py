@@ -34,7 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.policy.bases import TinySpec
 
-__all__ = ["TrainConfig", "TrainingInterrupted", "prepare_steps", "train", "train_on_steps"]
+__all__ = [
+    "TrainConfig",
+    "TrainingInterrupted",
+    "corpus_texts",
+    "prepare_steps",
+    "train",
+    "train_on_steps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +256,7 @@ class _Run:
         else:
             from alignuser.policy.model import PolicyModel
 
-            corpus = [t for s in train_steps for t in _texts(s)] + [_TEMPLATE_WORDS] * 2
+            corpus = [t for s in train_steps for t in corpus_texts(s)] + [_TEMPLATE_WORDS] * 2
             lora = config.lora if config.base != "tiny" else None
             if config.base != "tiny" and lora is None:
                 lora = {"r": 8, "alpha": 16}
@@ -314,7 +321,8 @@ def _config_key(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-def _texts(step) -> list[str]:
+def corpus_texts(step) -> list[str]:
+    """The texts of one step a tiny base's tokenizer is built from (both state renderings)."""
     from alignuser.env.text import render_action, render_state, render_state_compact
 
     return [

@@ -30,18 +30,9 @@ def small_steps(small_dataset):
 
 @pytest.fixture(scope="session")
 def micro_model(small_steps):
-    from alignuser.env.text import render_action, render_state, render_state_compact
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.trainer import corpus_texts
 
     train, _ = small_steps
-    corpus = [
-        t
-        for s in train
-        for t in (
-            render_state(s.state),
-            render_state_compact(s.state),
-            render_action(s.action),
-            s.result,
-        )
-    ]
+    corpus = [t for s in train for t in corpus_texts(s)]
     return PolicyModel.create("tiny", corpus=corpus, tiny=MICRO, seed=0)
