@@ -179,9 +179,10 @@ def train(
     """Train the AlignUSER policy (world model, then counterfactual alignment) on the data.
 
     Only the training part of the scenario's ``split`` is used (validation is carved from
-    it per user in time). Re-running the same command resumes from ``OUT/last`` after an
-    interruption. The best
-    checkpoint lands in ``OUT/policy``; use it with
+    it per user in time); a temporal split of an impression log cuts pages and clicks at
+    one time, as the evaluation protocols do. Re-running the same command resumes from
+    ``OUT/last`` after an interruption. The best checkpoint lands in ``OUT/policy``; use it
+    with
     ``policy: {name: alignuser, checkpoint: OUT/policy}``.
     """
     from pydantic import ValidationError
@@ -199,7 +200,14 @@ def train(
         raise typer.Exit(2) from None
     dataset = load_data(s)
     # only the scenario split's training part reaches training (its test part stays unseen)
-    part = None if s.split.method == "none" else split_train(s, dataset)
+    if s.split.method == "temporal" and dataset.impressions is not None:
+        # impression logs are cut at one time, as the next-action / replay / fidelity
+        # protocols cut them: pages and interactions before the cut only
+        from alignuser.evaluation.next_action import impression_time_split
+
+        dataset, _, part, _ = impression_time_split(dataset, s.split.test_fraction)
+    else:
+        part = None if s.split.method == "none" else split_train(s, dataset)
     metrics = train_policy(config, dataset, out, interactions=part)
     _console().print_json(data={k: v for k, v in metrics.items() if not isinstance(v, list)})
     _console().print(f"Policy: [bold]{out / 'policy'}[/bold]")

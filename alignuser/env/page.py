@@ -50,6 +50,8 @@ class PageState:
         session: 0-based session index of this agent.
         features: Optional numeric side channel for non-text policies (e.g. the persona's
             taste vector); never rendered as text.
+        rater: The user's rater bias in rating points, from their own ratings (see
+            :meth:`alignuser.env.taste.GenreTaste.bias`); ``None`` when unknown (not shown).
     """
 
     agent_id: int
@@ -61,6 +63,7 @@ class PageState:
     max_rating: int = 5
     session: int = 0
     features: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    rater: float | None = None
 
     @property
     def item_ids(self) -> tuple[int, ...]:

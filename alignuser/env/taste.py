@@ -11,6 +11,12 @@ i.e. how much more than usual the user liked items sharing each genre, shrunk to
 there is little evidence (``n_g`` rated items of genre ``g``), clipped to ``[-1, 1]``. Items
 without genres have no taste (``None``, not shown).
 
+The same statistics give the user's **rater bias** (:meth:`GenreTaste.bias`), in rating
+points: how far their ratings sit above the items' mean ratings (``mu_i``, when the catalog
+has them), ``half * sum_i (x_i - (mu_i - mid) / half) / (n + 1)``, shrunk towards 0 by the
+``+ 1``, rounded to 0.1; ``None`` before the first rating. It is what a bias model adds to an
+item's mean; the persona's rater level is the same quantity in three coarse steps.
+
 Why: retrieved memory lines ("similar items you rated") carry this evidence only through
 the retrieval encoder and in words a small policy must learn to read; this one number is the
 same evidence summarised. It is computed from the state's own history only: in training
@@ -22,6 +28,9 @@ Example:
     >>> t = GenreTaste([("Drama",), ("Comedy",), ("Drama", "Comedy")], max_rating=5)
     >>> t.for_history([0, 1], [5, 1], [2, 0, 1])
     [0.0, 0.5, -0.5]
+    >>> t = GenreTaste([("Drama",), ("Comedy",)], max_rating=5, item_means=[3.0, 4.0])
+    >>> t.bias_for_history([0, 1], [5, 5])  # 2 and 1 points above the means, shrunk by 2/3
+    1.0
 """
 
 from __future__ import annotations
@@ -45,9 +54,16 @@ class GenreTaste:
         genres: Genres of every catalog item (index = item id).
         max_rating: Top of the rating scale (ratings are ``1..max_rating``).
         n_users: Rows to allocate for :meth:`add` / :meth:`scores` (users ``0..n_users-1``).
+        item_means: Mean rating of every item (NaN / missing: unknown), for :meth:`bias`.
     """
 
-    def __init__(self, genres: Sequence[Sequence[str]], max_rating: int, n_users: int = 0):
+    def __init__(
+        self,
+        genres: Sequence[Sequence[str]],
+        max_rating: int,
+        n_users: int = 0,
+        item_means: Sequence[float | None] | None = None,
+    ):
         names = sorted({g for gs in genres for g in gs})
         col = {g: j for j, g in enumerate(names)}
         self.n_genres = len(names)
@@ -68,12 +84,17 @@ class GenreTaste:
         self.cnt = np.zeros((n_users, width))
         self.total = np.zeros(n_users)
         self.n = np.zeros(n_users)
+        self.base = np.zeros(n_users)  # sum of the rated items' normalised mean ratings
+        means = np.full(len(self.item_genres), np.nan)
+        if item_means is not None:
+            means[: len(item_means)] = [np.nan if m is None else m for m in item_means]
+        self._means = (means - self.mid) / self.half
 
     def _norm(self, ratings) -> np.ndarray:
         r = np.asarray([np.nan if x is None else x for x in ratings], dtype=float)
         return (r - self.mid) / self.half
 
-    def _accumulate(self, rows, item_ids, ratings, s, c, tot, n) -> None:
+    def _accumulate(self, rows, item_ids, ratings, s, c, tot, n, base) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         items = np.asarray(item_ids, dtype=np.int64)
         x = self._norm(ratings)
@@ -82,6 +103,10 @@ class GenreTaste:
         rows, items, x = rows[ok], items[ok], x[ok]
         np.add.at(tot, rows, x)
         np.add.at(n, rows, 1)
+        mu = self._means[items]
+        np.add.at(base, rows, np.where(np.isnan(mu), x, mu))  # unknown mean: no evidence
+        if not self.enabled:
+            return
         sizes = np.array([len(self.item_genres[i]) for i in items], dtype=np.int64)
         if sizes.sum():
             g = np.concatenate([self.item_genres[i] for i in items])
@@ -99,22 +124,44 @@ class GenreTaste:
         has = self._has_genres[pages]
         return [[float(v) if h else None for v, h in zip(tr, hr)] for tr, hr in zip(t, has)]
 
+    def _bias(self, tot: np.ndarray, n: np.ndarray, base: np.ndarray) -> list[float | None]:
+        b = np.round(self.half * (tot - base) / (n + 1), 1) + 0.0
+        return [float(v) if k > 0 else None for v, k in zip(b, n)]
+
+    def _history(self, hist_items, hist_ratings):
+        width = self.n_genres if self.enabled else 0
+        stats = (np.zeros((1, width)), np.zeros((1, width)), np.zeros(1), np.zeros(1), np.zeros(1))
+        rows = np.zeros(len(hist_items), np.int64)
+        self._accumulate(rows, hist_items, hist_ratings, *stats)
+        return stats
+
     def for_history(
         self, hist_items: Sequence[int], hist_ratings: Sequence[float], item_ids: Sequence[int]
     ) -> list[float | None] | None:
         """Taste of ``item_ids`` for a user who rated ``hist_items`` (``None``: cue off)."""
         if not self.enabled:
             return None
-        s, c = np.zeros((1, self.n_genres)), np.zeros((1, self.n_genres))
-        tot, n = np.zeros(1), np.zeros(1)
-        rows = np.zeros(len(hist_items), np.int64)
-        self._accumulate(rows, hist_items, hist_ratings, s, c, tot, n)
+        s, c, tot, n, _ = self._history(hist_items, hist_ratings)
         return self._score(s, c, tot, n, np.asarray([list(item_ids)], dtype=np.int64))[0]
+
+    def bias_for_history(
+        self, hist_items: Sequence[int], hist_ratings: Sequence[float]
+    ) -> float | None:
+        """Rater bias of a user who rated ``hist_items`` (``None``: no rating yet)."""
+        _, _, tot, n, base = self._history(hist_items, hist_ratings)
+        return self._bias(tot, n, base)[0]
 
     def add(self, rows: Sequence[int], item_ids: Sequence[int], ratings: Sequence[float]) -> None:
         """Record ratings of users ``rows`` (``None``/NaN ratings, unknown rows are ignored)."""
-        if self.enabled and len(rows):
-            self._accumulate(rows, item_ids, ratings, self.sum, self.cnt, self.total, self.n)
+        if len(rows):
+            self._accumulate(
+                rows, item_ids, ratings, self.sum, self.cnt, self.total, self.n, self.base
+            )
+
+    def bias(self, rows: Sequence[int]) -> list[float | None]:
+        """Rater bias of the users ``rows`` (``None`` for users without ratings)."""
+        r = np.asarray(rows, dtype=np.int64)
+        return self._bias(self.total[r], self.n[r], self.base[r])
 
     def scores(
         self, rows: Sequence[int], pages: Sequence[Sequence[int]], chunk: int = 2048

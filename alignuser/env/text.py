@@ -12,12 +12,13 @@ State example (``render_state``)::
     - "I liked Heat (1995) based on my review score of 5"
     FRIENDS:
     - "A friend rated Fargo (1996) 5"
-    PAGE 2 (rate 1-5)
+    PAGE 2 (rate 1-5) | rater -0.3
     1. "Toy Story (1995)" | year 1995 | genres ["Animation", "Comedy"] | mean 3.92 | popularity 0.97 | taste +0.4 | similar ["I liked Aladdin (1992) based on my review score of 4"]
     2. "Brother, Can't You \"Spare\" a Dime?" | year - | genres [] | mean - | popularity 0.10 | similar []
 
 Sections ``MEMORIES`` and ``FRIENDS`` are omitted when empty. ``-`` marks an unknown year or
-mean rating. ``taste`` (the user's genre taste for the item, :mod:`alignuser.env.taste`) is
+mean rating. ``taste`` (the user's genre taste for the item, :mod:`alignuser.env.taste`) and
+``rater`` (how far the user's ratings sit above the items' means, in rating points) are
 shown only when computed.
 
 Action example (``render_action``), one line per item in page order, then the page decision::
@@ -115,7 +116,8 @@ def render_state(state: PageState) -> str:
     if state.social:
         lines.append("FRIENDS:")
         lines.extend(f"- {_q(s)}" for s in state.social)
-    lines.append(f"PAGE {state.page} (rate 1-{state.max_rating})")
+    rater = "" if state.rater is None else f" | rater {state.rater:+.1f}"
+    lines.append(f"PAGE {state.page} (rate 1-{state.max_rating}){rater}")
     lines.extend(render_item(i + 1, it) for i, it in enumerate(state.items))
     return "\n".join(lines)
 
@@ -145,37 +147,42 @@ def compact_memory(line: str, title: bool = True) -> str:
 def render_state_compact(state: PageState) -> str:
     """The state in about half the tokens of :func:`render_state`, for small policies.
 
-    Same sections and one line per item (so slots can follow each item line), but memory
-    sentences are shortened (:func:`compact_memory`), similar-item memories keep only the
-    verdict and score, the redundant year field is dropped, the numeric cues come last
-    (nearest to the decision slots that follow the line), and numbers are coarse and
-    written with the shared digit tokens (popularity as its decile ``0..9``, the mean rating
-    with one decimal, taste in tenths ``-10..+10``), so a model trained from scratch sees
-    each number token often. Lossy: it is never parsed.
+    Same sections and one line per item (so slots can follow each item line), but the
+    persona is keywords (:func:`~alignuser.personas.text.compact_persona`), memories keep
+    their verdict and score (:func:`compact_memory` without titles), item lines drop the
+    title, year and separators, the numeric cues come last (nearest to the decision slots
+    that follow the line), and numbers are coarse and written with the shared digit tokens
+    (popularity as its decile ``0..9``, the mean rating with one decimal, taste in tenths
+    ``-10..+10``), so a model trained from scratch sees each number token often and cannot
+    memorise titles. About 125 tokens for a 4-item page (the full text: about 430). Lossy:
+    it is never parsed.
 
     Example:
         >>> from alignuser.env.page import ItemView
         >>> st = PageState(0, "A viewer.", 2, (ItemView(1, "Heat (1995)", ("Action",),
         ...     1995, 3.9, 0.8, ("I liked Fargo (1996) based on my review score of 5",), 0.4),))
         >>> print(render_state_compact(st))
-        PERSONA: A viewer.
-        PAGE 2 (rate 1-5)
-        1. "Heat (1995)" | genres Action | similar liked 5 | mean 3.9 | popularity 8 | taste +4
+        PERSONA: viewer
+        PAGE 2 max 5
+        1. Action similar liked 5 mean 3.9 popularity 8 taste +4
     """
-    lines = [f"PERSONA: {state.persona}"]
+    from alignuser.personas.text import compact_persona
+
+    lines = [f"PERSONA: {compact_persona(state.persona)}"]
     if state.memories:
-        lines.append("MEMORIES: " + " ; ".join(compact_memory(m) for m in state.memories))
+        lines.append("MEMORIES: " + " ; ".join(compact_memory(m, False) for m in state.memories))
     if state.social:
         lines.append("FRIENDS: " + " ; ".join(state.social))
-    lines.append(f"PAGE {state.page} (rate 1-{state.max_rating})")
+    rater = "" if state.rater is None else f" rater {round(state.rater * 10):+d}"
+    lines.append(f"PAGE {state.page} max {state.max_rating}{rater}")
     for i, it in enumerate(state.items):
         mean = "-" if it.mean_rating is None else f"{it.mean_rating:.1f}"
-        taste = "" if it.taste is None else f" | taste {round(it.taste * 10):+d}"
-        sim = " , ".join(compact_memory(m, title=False) for m in it.similar)
+        taste = "" if it.taste is None else f" taste {round(it.taste * 10):+d}"
+        sim = " ".join(compact_memory(m, title=False) for m in it.similar)
         pop = min(int(it.popularity * 10), 9)
         lines.append(
-            f"{i + 1}. {_q(it.title)} | genres {' '.join(it.genres) or '-'} | similar"
-            f" {sim or '-'} | mean {mean} | popularity {pop}{taste}"
+            f"{i + 1}. {' '.join(it.genres) or '-'} similar {sim or '-'} mean {mean}"
+            f" popularity {pop}{taste}"
         )
     return "\n".join(lines)
 
@@ -186,7 +193,7 @@ _ITEM_RE = re.compile(
     rf"^(\d+)\. ({_JSTR}) \| year (-|\d+) \| genres ({_JLIST}) \| mean (-|\d+(?:\.\d+)?)"
     rf" \| popularity (\d+(?:\.\d+)?)(?: \| taste ([+-]\d+(?:\.\d+)?))? \| similar ({_JLIST})$"
 )
-_PAGE_RE = re.compile(r"^PAGE (\d+) \(rate 1-(\d+)\)$")
+_PAGE_RE = re.compile(r"^PAGE (\d+) \(rate 1-(\d+)\)(?: \| rater ([+-]\d+(?:\.\d+)?))?$")
 
 
 def parse_state(text: str, agent_id: int = 0) -> PageState:
@@ -248,6 +255,7 @@ def parse_state(text: str, agent_id: int = 0) -> PageState:
         memories=tuple(memories),
         social=tuple(social),
         max_rating=max_rating,
+        rater=None if m.group(3) is None else float(m.group(3)),
     )
 
 

@@ -77,7 +77,7 @@ class CatalogView:
         return tuple(self.view(i, s, t) for i, s, t in zip(item_ids, sims, tastes))
 
     def taste_model(self, max_rating: int, n_users: int = 0):
-        """A :class:`~alignuser.env.taste.GenreTaste` over this catalog's genres."""
+        """A :class:`~alignuser.env.taste.GenreTaste` over this catalog's genres and means."""
         from alignuser.env.taste import GenreTaste
 
-        return GenreTaste(self.genres, max_rating, n_users)
+        return GenreTaste(self.genres, max_rating, n_users, self.mean_ratings)

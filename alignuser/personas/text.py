@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 from alignuser.personas.persona import Persona
 
 PICKINESS = {
@@ -40,6 +42,22 @@ CONFORMITY = {
 }
 
 
+PATIENCE = (
+    "Browses only the first page or two.",
+    "Browses a few pages before leaving.",
+    "Browses many pages patiently.",
+)
+# the trait sentences as the keywords of :func:`compact_persona`
+_KEYWORDS = {
+    **dict(zip(PICKINESS.values(), ("lenient rater", "average rater", "picky rater"))),
+    **dict(zip(ACTIVITY.values(), ("rare viewer", "occasional viewer", "enthusiast"))),
+    **dict(zip(DIVERSITY.values(), ("selective", "niche explorer", "trailblazer"))),
+    **dict(zip(CONFORMITY.values(), ("follower", "balanced", "maverick"))),
+    **dict(zip(PATIENCE, ("impatient", "patience average", "patient"))),
+}
+_TASTE_RE = re.compile(r"^(Loves|Dislikes) ")
+
+
 def _join(words: tuple[str, ...] | list[str]) -> str:
     words = [w for w in words if w]
     if len(words) <= 1:
@@ -61,11 +79,7 @@ def _who(p: Persona) -> str:
 
 
 def _patience(value: float) -> str:
-    if value < 0.34:
-        return "Browses only the first page or two."
-    if value < 0.67:
-        return "Browses a few pages before leaving."
-    return "Browses many pages patiently."
+    return PATIENCE[0 if value < 0.34 else 1 if value < 0.67 else 2]
 
 
 def render_persona(persona: Persona) -> str:
@@ -102,3 +116,30 @@ def render_persona(persona: Persona) -> str:
     if habits:
         sentences.append(habits if habits.endswith((".", "!", "?")) else habits + ".")
     return " ".join(sentences)
+
+
+def compact_persona(text: str) -> str:
+    """The paragraph of :func:`render_persona` as keywords, for small policies.
+
+    Trait sentences become one or two words, the taste sentence keeps its genres, the
+    demographics lose article and "year old"; sentences it does not know (free-text habits)
+    are kept as they are.
+
+    Example:
+        >>> compact_persona("A 25-34 year old writer. Loves Drama and Romance; dislikes "
+        ...     "Horror. A picky rater who rates below the crowd. Browses many pages patiently.")
+        '25-34 writer ; loves Drama Romance ; dislikes Horror ; picky rater ; patient'
+    """
+    words = []
+    for i, sentence in enumerate(re.split(r"(?<=[.!?])\s+", text.strip())):
+        if sentence in _KEYWORDS:
+            words.append(_KEYWORDS[sentence])
+        elif _TASTE_RE.match(sentence):
+            for part in sentence.rstrip(".").split("; "):
+                verb, _, genres = part.partition(" ")
+                words.append(f"{verb.lower()} {genres.replace(', ', ' ').replace(' and ', ' ')}")
+        elif i == 0 and re.match(r"^An? .+\.$", sentence):
+            words.append(sentence.split(" ", 1)[1].rstrip(".").replace(" year old", ""))
+        elif sentence:
+            words.append(sentence)
+    return " ; ".join(words)

@@ -122,9 +122,15 @@ class PolicyModel:
         self.tokenizer = tokenizer
         self.info = dict(info)
         self.max_rating = int(self.info.get("max_rating", 5))
-        # tiny bases read the compact state text (about half the tokens); pretrained chat
-        # bases, and checkpoints saved before the option existed, the full one
-        self.render = render_state_compact if self.info.get("render") == "compact" else render_state
+        # tiny bases read the compact state text (about a third of the tokens); pretrained
+        # chat bases, and checkpoints saved before the option existed, the full one
+        render = self.info.get("render")
+        if render == "compact":  # the first compact text (titles, separators), since replaced
+            raise ValueError(
+                "this checkpoint reads the first compact state text, which was replaced by "
+                "'compact2' (no titles, persona keywords); retrain it with `alignuser train`"
+            )
+        self.render = render_state_compact if render == "compact2" else render_state
         self.device = next(lm.parameters()).device
         self._resolve_tokens()
 
@@ -162,7 +168,7 @@ class PolicyModel:
         if base == "tiny":
             spec = tiny or bases.TinySpec()
             lm, tok = bases.build_tiny(corpus, spec, seed=seed)
-            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>", render="compact")
+            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>", render="compact2")
         elif base in ("smollm2", "local"):
             if base == "smollm2":
                 lm, tok = bases.load_smollm2(dtype)

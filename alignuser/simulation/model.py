@@ -175,14 +175,15 @@ class PopulationModel(mesa.Model):
             )
 
     def _taste_scores(self, active, pages):
-        """The taste cue of each page's items (:mod:`alignuser.env.taste`), or ``None``."""
+        """Taste cue of each page's items and rater bias of each agent, or ``(None, None)``."""
         if self._taste is None:
             records = getattr(self.memory, "records", None)
             if records is None:  # a user memory without ``records()``: no cue
-                return None
+                return None, None
             self._taste = self.view.taste_model(self.max_rating, len(self.population))
             self._taste_add(records())
-        return self._taste.scores([a.index - self.agent_offset for a in active], pages)
+        rows = [a.index - self.agent_offset for a in active]
+        return self._taste.scores(rows, pages), self._taste.bias(rows)
 
     def _states(self, active: list[UserAgent], pages: list[np.ndarray]) -> list[PageState]:
         k_sim, k_recent = self.memory_spec.top_k, self.memory_spec.recent_k
@@ -199,7 +200,7 @@ class PopulationModel(mesa.Model):
         recent = self.memory.recent([a.index for a in active], k_recent) if k_recent else None
         self.timings["memory"] += time.perf_counter() - t0
         step = self.steps
-        taste = self._taste_scores(active, pages)
+        taste, rater = self._taste_scores(active, pages)
         states = []
         for j, (a, p) in enumerate(zip(active, pages)):
             similar = [[r.text for r in recs] for recs in sims[j]] if k_sim else None
@@ -221,6 +222,7 @@ class PopulationModel(mesa.Model):
                     max_rating=self.max_rating,
                     session=a.sessions_done,
                     features=feats,
+                    rater=rater[j] if rater else None,
                 )
             )
         return states

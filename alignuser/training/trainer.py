@@ -143,12 +143,15 @@ def prepare_steps(
             training part); pass the one the simulation uses.
         interactions: Only these interactions may be used (e.g. the training part of a
             scenario's split, so that an evaluation's test part never reaches training);
-            validation is then carved from them per user in time. Default: all, with the
-            dataset's ``provided`` split (train / valid) when it has one.
+            validation is then carved from them per user in time; impression pages after
+            the last of them are dropped too. Default: all, with the dataset's ``provided``
+            split (train / valid) when it has one.
     """
+    import dataclasses
+
     import pandas as pd
 
-    from alignuser.data.tables import Interactions
+    from alignuser.data.tables import Impressions, Interactions
     from alignuser.training import trajectories as tj
 
     source = config.source
@@ -157,6 +160,13 @@ def prepare_steps(
     inter = dataset.interactions if interactions is None else interactions
     if source == "impressions":
         imp = dataset.impressions.df
+        if interactions is not None and len(inter):
+            # pages after the last usable interaction belong to the held-out part
+            last = int(inter.df["timestamp"].max())
+            if (imp["timestamp"] > last).any():
+                log.info("training on impressions up to %d (the given interactions' end)", last)
+                imp = imp[imp["timestamp"] <= last].reset_index(drop=True)
+                dataset = dataclasses.replace(dataset, impressions=Impressions(imp))
         cut = imp.groupby("user_id")["timestamp"].quantile(1 - config.valid_fraction)
         t_cut = inter.df["user_id"].map(cut).fillna(np.inf)
         history = inter.subset((inter.df["timestamp"] < t_cut).to_numpy())

@@ -224,6 +224,7 @@ class StepContext:
             (),
             self.max_rating,
             session,
+            rater=self.taste.bias_for_history(hist_items, hist_ratings),
         )
 
 

@@ -27,6 +27,18 @@ def test_hand_computed_taste():
     assert t.for_history([0, 1], [None, float("nan")], [0, 1]) == [0.0, 0.0]
 
 
+def test_hand_computed_rater_bias():
+    t = GenreTaste(GENRES, max_rating=5, item_means=[3.0, 4.0, None, 2.0, 5.0])
+    # item 0: 5 vs 3 (+2); item 1: 2 vs 4 (-2); item 2: unknown mean (no evidence);
+    # item 4: 4 vs 5 (-1): (2 - 2 + 0 - 1) / (4 + 1) = -0.2 points
+    assert t.bias_for_history([0, 1, 2, 4], [5, 2, 4, 4]) == -0.2
+    assert t.bias_for_history([], []) is None
+    assert t.bias_for_history([0], [None]) is None  # unrated history is not a rating
+    # without genres the taste cue is off, the bias is not
+    plain = GenreTaste([(), ()], max_rating=5, item_means=[3.0, 3.0])
+    assert plain.for_history([0], [5], [1]) is None and plain.bias_for_history([0], [5]) == 1.0
+
+
 def test_clipped_to_unit_range():
     t = GenreTaste([("A",), ("B",)], max_rating=5)
     hist = [0] * 50 + [1] * 50
@@ -36,7 +48,8 @@ def test_clipped_to_unit_range():
 def test_incremental_table_matches_history_function():
     rng = np.random.default_rng(0)
     genres = [tuple(rng.choice(["A", "B", "C", "D"], rng.integers(0, 3), False)) for _ in range(30)]
-    t = GenreTaste(genres, max_rating=5, n_users=4)
+    means = rng.uniform(1, 5, 30).tolist()
+    t = GenreTaste(genres, max_rating=5, n_users=4, item_means=means)
     hist = {u: ([], []) for u in range(4)}
     for _ in range(3):  # several add calls, as steps of a run
         rows = rng.integers(0, 4, 12).tolist()
@@ -49,6 +62,9 @@ def test_incremental_table_matches_history_function():
     pages = [rng.integers(0, 30, 4).tolist() for _ in range(4)]
     table = t.scores(range(4), pages)
     assert table == [GenreTaste(genres, 5).for_history(*hist[u], pages[u]) for u in range(4)]
+    fresh = GenreTaste(genres, 5, item_means=means)
+    assert t.bias(range(4)) == [fresh.bias_for_history(*hist[u]) for u in range(4)]
+    assert any(b not in (None, 0.0) for b in t.bias(range(4)))
     assert any(v not in (None, 0.0) for row in table for v in row)
 
 
@@ -74,13 +90,30 @@ def test_taste_round_trips_through_text(taste):
     assert parse_state(text, agent_id=7).items[0].taste == taste
 
 
+@pytest.mark.parametrize("rater", [None, 0.3, -1.2])
+def test_rater_round_trips_through_text(rater):
+    st = PageState(7, "A viewer.", 2, _state(None).items, rater=rater)
+    text = render_state(st)
+    assert ("| rater" in text) is (rater is not None)
+    assert parse_state(text, agent_id=7).rater == rater
+    short = render_state_compact(st).split("\n")[1]
+    assert short == (
+        "PAGE 2 max 5" if rater is None else f"PAGE 2 max 5 rater {round(rater * 10):+d}"
+    )
+
+
 def test_compact_state_is_shorter_and_keeps_the_evidence():
     st = _state(-0.3)
     full, short = render_state(st), render_state_compact(st)
-    assert len(words(short)) < 0.8 * len(words(full))
+    assert len(words(short)) < 0.5 * len(words(full))
     lines = short.split("\n")
-    assert lines[-1].startswith('1. "Heat, \\"the\\" film"') and lines[-1].endswith("taste -3")
-    assert "| similar liked 5 |" in lines[-1]
+    assert lines == [
+        "PERSONA: viewer",
+        "MEMORIES: skipped",
+        "PAGE 2 max 5",
+        "1. Action similar liked 5 mean 3.9 popularity 8 taste -3",
+    ]
+    assert "Heat" not in short  # titles are left out: a small model would memorise them
     assert compact_memory("I skipped Up (2009)") == "I skipped Up (2009)"
     assert compact_memory("I skipped Up (2009)", title=False) == "skipped"
     assert compact_memory("I disliked Up (2009) based on my review score of 1.5") == (

@@ -113,3 +113,28 @@ def test_text_skips_coded_gender():
     assert render_persona(_p(age="40", gender="1", occupation="")).startswith(
         "A 40 year old viewer."
     )
+
+
+def test_compact_persona_keeps_every_trait_in_a_few_words():
+    from alignuser.personas.text import compact_persona
+
+    for levels in [(1, 1, 1, 1, 0.1), (2, 2, 2, 2, 0.5), (3, 3, 3, 3, 0.9)]:
+        p = Persona(
+            user_id=0, gender="F", age="35-44", occupation="doctor",
+            liked_genres=("Drama", "Film-Noir", "Children's"), disliked_genres=("Horror",),
+            pickiness_level=levels[0], activity_level=levels[1], diversity_level=levels[2],
+            conformity_level=levels[3], patience=levels[4], habits="Watches at night",
+        )  # fmt: skip
+        full = render_persona(p)
+        short = compact_persona(full)
+        parts = short.split(" ; ")
+        assert parts[:3] == [
+            "35-44 female doctor", "loves Drama Film-Noir Children's", "dislikes Horror"
+        ]  # fmt: skip
+        assert parts[-1] == "Watches at night."  # unknown sentences are kept
+        assert len(parts) == 9 and len(short.replace(" ;", "").split()) < 0.5 * len(full.split())
+    # the three levels of each trait give distinct keywords
+    shorts = {
+        compact_persona(render_persona(Persona(user_id=0, activity_level=a))) for a in (1, 2, 3)
+    }
+    assert len(shorts) == 3

@@ -1,4 +1,4 @@
-"""The simulation shows the same taste cue that training computes from the same history."""
+"""The simulation shows the same taste and rater cues that training computes from the same history."""
 
 import numpy as np
 import pytest
@@ -38,7 +38,10 @@ def test_run_time_taste_equals_history_taste(make_scenario, tmp_path, backend):
         items = [it.item_id for it in st.items]
         want = taste.for_history([h[0] for h in hist], [h[1] for h in hist], items)
         assert [it.taste for it in st.items] == want
+        hi, hr = [h[0] for h in hist], [h[1] for h in hist]
+        assert st.rater == taste.bias_for_history(hi, hr)
         checked += 1
         nonzero += any(v for v in want)
     assert checked >= 30 and nonzero >= 10
+    assert any(st.rater not in (None, 0.0) for st in pol.states)
     assert np.isfinite([it.taste for st in pol.states for it in st.items]).all()

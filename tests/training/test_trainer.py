@@ -155,3 +155,20 @@ def test_training_sees_only_the_given_interactions(small_dataset):
     }
     assert watched and watched <= allowed and test
     assert valid  # validation is carved from the given part, per user in time
+
+
+def test_training_on_impressions_stops_at_the_given_interactions():
+    """Impression pages after the training part's last interaction never become steps."""
+    from alignuser.data.synthetic import SyntheticWorld
+    from alignuser.evaluation.next_action import impression_time_split
+    from alignuser.training.trainer import prepare_steps
+
+    ds = SyntheticWorld(n_users=30, n_items=60, seed=1).dataset(n_sessions_per_user=3, seed=1)
+    _, test_ds, part, cut = impression_time_split(ds, 0.3)
+    assert len(test_ds.impressions) > 0
+    train, valid = prepare_steps(TrainConfig(), ds, interactions=part)
+    times = [s.timestamp for s in train + valid]
+    assert times and max(times) < cut
+    last = int(part.df["timestamp"].max())
+    everything, _ = prepare_steps(TrainConfig(), ds)
+    assert max(s.timestamp for s in everything) > last  # without the bound they would leak
