@@ -92,6 +92,12 @@ class MemorySpec(_Section):
     recent_k: int = Field(3, ge=0)
     encoder: Literal["default", "text", "cf"] = "default"
     write_behind: bool = True
+    store_history: bool = Field(
+        False,
+        description="Also write the agents' seeded history memories to Chroma. By default "
+        "they are derived from the dataset (again on resume) and kept in the in-process "
+        "index only: Chroma holds what happened in the run, at a third of the writes.",
+    )
     hnsw: dict[str, Any] | None = Field(
         default_factory=lambda: {"ef_construction": 16, "max_neighbors": 4},
         description="Chroma HNSW settings of new collections. The default is cheap to build "

@@ -146,6 +146,11 @@ class ChromaMemory:
             process, so writes really overlap: the embedded client holds the GIL while it
             adds) and ``"thread"`` for a server; ``"thread"`` keeps a local store in this
             process.
+        base: Memories that precede everything stored and are **never written to Chroma**,
+            for memories a run derives from its dataset (the agents' seeded history, about
+            two thirds of a population run's writes). They are served from the index like
+            the others, come first in every agent's order and survive
+            :meth:`truncate_after`; whoever reopens the store passes the same records again.
 
     Example:
         >>> mem = ChromaMemory(encoder, path="memory/run-1")  # doctest: +SKIP
@@ -165,6 +170,7 @@ class ChromaMemory:
         serve: str = "index",
         hnsw: dict[str, Any] | None = None,
         write_behind: bool | str = False,
+        base: Sequence[MemoryRecord] = (),
     ):
         import chromadb
 
@@ -219,6 +225,7 @@ class ChromaMemory:
             )
         self.batch_size = int(self.client.get_max_batch_size())
         self.index = MemoryIndex(encoder)
+        self.base = list(base)
         self._rebuild()
 
     @property
@@ -244,6 +251,7 @@ class ChromaMemory:
     load = open
 
     def _rebuild(self) -> None:
+        self.index.add(self.base)
         total = self.collection.count()
         if not total or self._load_snapshot(total):
             return
@@ -353,7 +361,7 @@ class ChromaMemory:
         if before:
             self.collection.delete(where={"step": {"$gt": int(step)}})
         after = self.collection.count()
-        if after != before or len(self.index) != after:
+        if after != before or len(self.index) != after + len(self.base):
             self.index = MemoryIndex(self.encoder)
             if self.path is not None:  # a snapshot of the longer store is stale now
                 (self.path / self.snapshot_name).unlink(missing_ok=True)
@@ -384,14 +392,20 @@ class ChromaMemory:
         """Like :meth:`retrieve` but with one Chroma query per pair, filtered by agent.
 
         Fetches ``k + slack`` nearest memories so that ties at the cut are ordered by
-        recency exactly as the index does.
+        recency exactly as the index does; ``base`` memories (not in Chroma) are scored
+        here and merged.
         """
         if len(agent_ids) != len(query_item_ids):
             raise ValueError(f"{len(agent_ids)} agent ids but {len(query_item_ids)} query items")
         self.flush()
-        mat, idx = self.index.vectors.lookup(np.asarray(query_item_ids, dtype=np.int64))
+        vectors = self.index.vectors
+        mat, idx = vectors.lookup(np.asarray(query_item_ids, dtype=np.int64))
+        base: dict[int, list[tuple[int, MemoryRecord]]] = {}  # not in Chroma: scored here
+        for seq, r in enumerate(self.base):
+            if r.item_id >= 0:
+                base.setdefault(int(r.agent_id), []).append((seq, r))
         out: list[list[MemoryRecord]] = []
-        for a, qv in zip(agent_ids, mat[idx]):
+        for a, q, qv in zip(agent_ids, query_item_ids, mat[idx]):
             if k <= 0:
                 out.append([])
                 continue
@@ -418,6 +432,14 @@ class ChromaMemory:
                 (-key, -int(md["step"]), -int(_unpack(md)["seq"]), _record(md, doc))
                 for key, (md, doc, _) in zip(keys, got)
             ]
+            own = base.get(int(a), [])
+            if own:
+                items = np.array([r.item_id for _, r in own], dtype=np.int64)
+                sims = vectors.similarity(items, np.array([q]), np.zeros(len(own), np.int64))
+                hits += [
+                    (-key, -int(r.step), -seq, r)
+                    for key, (seq, r) in zip(sim_key(sims).tolist(), own)
+                ]
             hits.sort(key=lambda t: t[:3])
             out.append([h[3] for h in hits[:k]])
         return out
@@ -470,7 +492,6 @@ class ChromaMemory:
                     # stores written before the compact layout keep their documents
                     documents=docs if docs and any(d is not None for d in docs) else None,
                 )
-        records_to_frame(self.index.records).to_parquet(p / self.snapshot_name, index=False)
-        write_manifest(
-            p, self.backend, len(self.index), self.encoder, collection=self.collection_name
-        )
+        stored = self.index.records[len(self.base) :]
+        records_to_frame(stored).to_parquet(p / self.snapshot_name, index=False)
+        write_manifest(p, self.backend, len(stored), self.encoder, collection=self.collection_name)

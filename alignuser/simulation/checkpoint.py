@@ -9,8 +9,10 @@ then, per recommender not yet complete:
    split, personas, the fitted recommender: all seeded);
 2. deletes event/session parts of steps after the checkpoint;
 3. restores memories up to the checkpoint: a Chroma store drops the records of later steps
-   and rebuilds its in-process index from Chroma; an in-memory store is rebuilt from the
-   agents' history and the events written so far (memories are a function of them);
+   and rebuilds its in-process index from the agents' history (derived from the data again,
+   unless ``memory.store_history`` wrote it to Chroma too) and Chroma; an in-memory store
+   is rebuilt from the agents' history and the events written so far (memories are a
+   function of them);
 4. restores the model state and goes on.
 
 With a write-behind memory that can mark its queue (``ChromaMemory(write_behind=...)``:

@@ -150,13 +150,18 @@ def prepare(scenario: Scenario) -> Prepared:
     return Prepared(dataset, train, catalog, view, scale, personas, agent_users, encoder, history)
 
 
-def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str, shard: int | None = None):
+def make_memory(
+    scenario: Scenario, encoder, run_dir: Path, label: str, shard: int | None = None, history=()
+):
     """A fresh episodic memory for one recommender's run (one shard's, when sharded).
 
     Shards get their own collection (and, for a local Chroma store, their own folder
-    ``memory/s0003`` so parallel workers never share a SQLite file).
+    ``memory/s0003`` so parallel workers never share a SQLite file). Unless
+    ``memory.store_history`` is set, a Chroma store gets the agents' seeded ``history`` as
+    its in-process ``base`` (derived from the dataset again on resume) instead of writing it.
     """
     spec = scenario.memory
+    base = () if spec.store_history else history
     if spec.backend == "inmemory":
         from alignuser.memory.inmemory import InMemoryMemory
 
@@ -172,12 +177,18 @@ def make_memory(scenario: Scenario, encoder, run_dir: Path, label: str, shard: i
             collection=f"{scenario.name}-{name}",
             write_behind=spec.write_behind,
             hnsw=spec.hnsw,
+            base=base,
         )
     path = Path(spec.path) if spec.path else run_dir / "memory"
     if shard is not None:
         path = path / f"s{shard:04d}"
     return ChromaMemory(
-        encoder, path=path, collection=name, write_behind=spec.write_behind, hnsw=spec.hnsw
+        encoder,
+        path=path,
+        collection=name,
+        write_behind=spec.write_behind,
+        hnsw=spec.hnsw,
+        base=base,
     )
 
 
@@ -220,7 +231,7 @@ def _restore_memory(
     history = [r for i in agents for r in prep.history[i]]
     if hasattr(memory, "truncate_after"):  # a durable store: keep what it holds up to step
         memory.truncate_after(-2 if step is None else step)
-        if step is None:
+        if step is None and not getattr(memory, "base", None):
             memory.add(history)
         return
     memory.add(history)
@@ -302,7 +313,8 @@ def run_shard(
         )
     writer = RunWriter(run_dir, label) if shard is None else ShardWriter(run_dir, label, shard)
     writer.truncate_after(ckpt["step"] if ckpt else 0)
-    memory = make_memory(scenario, prep.encoder, run_dir, label, shard)
+    history = [r for i in range(lo, hi) for r in prep.history[i]]
+    memory = make_memory(scenario, prep.encoder, run_dir, label, shard, history)
     _restore_memory(memory, prep, run_dir, label, ckpt["step"] if ckpt else None, range(lo, hi))
     wom = None
     if scenario.social.graph != "none":

@@ -156,3 +156,35 @@ def test_two_collections_share_a_folder(tmp_path):
 class TestChromaProcessConformance(EpisodicMemoryConformance):
     def make_memory(self, encoder, tmp_path):
         return ChromaMemory(encoder, path=tmp_path / "store", write_behind="process")
+
+
+def test_base_memories_are_served_but_never_written(tmp_path):
+    """``base`` (the seeded history): in every answer, not in Chroma, kept on truncate/reopen."""
+    import dataclasses
+
+    from alignuser.memory.inmemory import InMemoryMemory
+
+    enc = random_encoder(120, 16, seed=3)
+    base = [dataclasses.replace(r, step=-1) for r in make_records(10, 6, 120, seed=4)]
+    run = make_records(10, 8, 120, seed=5, step=0)
+    mem = ChromaMemory(enc, path=tmp_path / "store", base=base)
+    mem.add(run)
+    ref = InMemoryMemory(enc)
+    ref.add(base + run)  # what storing the history too would serve
+    rng = np.random.default_rng(1)
+    agents = rng.integers(0, 10, 60).tolist()
+    queries = rng.integers(0, 120, 60).tolist()
+    assert mem.collection.count() == len(run)
+    assert mem.records() == ref.records()
+    want = ref.retrieve(agents, queries, k=4)
+    assert mem.retrieve(agents, queries, k=4) == want
+    assert mem.retrieve_direct(agents, queries, k=4) == want  # Chroma query + base merged
+    assert any(r.step == -1 for m in want for r in m)  # the base really competes
+    assert mem.recent(list(range(10)), 20) == ref.recent(list(range(10)), 20)
+    # resume: drop later steps, keep the base
+    assert mem.truncate_after(3) == sum(r.step > 3 for r in run)
+    kept = base + [r for r in run if r.step <= 3]
+    assert mem.records() == kept
+    mem.save(tmp_path / "store")
+    again = ChromaMemory.open(tmp_path / "store", enc, base=base)
+    assert again.records() == kept and again.collection.count() == len(kept) - len(base)
