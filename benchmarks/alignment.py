@@ -9,9 +9,12 @@ Usage::
     python benchmarks/alignment.py                         # all protocols, all users
     python benchmarks/alignment.py --taste-users 200 --folds u1
     python benchmarks/alignment.py --alignuser-checkpoint taste=runs/a4r/policy
+    python benchmarks/alignment.py --only selection --selection-train scenarios/train_synthetic.yaml
 
 ``--alignuser-checkpoint`` is one folder for every protocol, or ``protocol=DIR`` pairs
 (comma-separated): a policy is only meaningful on the data it was trained on.
+``--selection-train FILE`` (a scenario's ``train:`` section or bare train keys) trains the
+learned policy per synthetic world on that world's train logs for system selection.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 
 from alignuser.evaluation.eval_cli import (
+    read_train_config,
     run_fidelity,
     run_next_action,
     run_rating,
@@ -145,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-ratings", type=int, default=None)
     ap.add_argument("--worlds", type=int, default=5)
     ap.add_argument("--alignuser-checkpoint", default=None)
+    ap.add_argument(
+        "--selection-train",
+        type=Path,
+        default=None,
+        help="selection: train the policy per world with this YAML (train: section or keys)",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "ALIGNMENT.md")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--fidelity-users", type=int, default=200)
@@ -158,6 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
     cks = _checkpoints(args.alignuser_checkpoint)
+    sel_train = None
+    if args.selection_train is not None:
+        try:
+            sel_train = read_train_config(args.selection_train)
+        except ValueError as exc:
+            ap.error(str(exc))  # exit 2, naming the file and the key
     plots = args.results / "alignment" / "fidelity_plots"
     jobs = {
         "taste": lambda: run_taste(users=args.taste_users, seeds=seeds, checkpoint=cks("taste")),
@@ -171,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
             max_users=args.fidelity_users,
             plots_dir=plots,
         ),
-        "selection": lambda: run_selection(args.worlds, checkpoint=cks("selection")),
+        "selection": lambda: run_selection(
+            args.worlds, checkpoint=cks("selection"), train_config=sel_train
+        ),
         "replay": lambda: run_replay(seeds=seeds, checkpoint=cks("replay")),
     }
     command = "python benchmarks/alignment.py " + shlex.join(

@@ -14,7 +14,9 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 
 The shared datasets folder is ``$ALIGNUSER_SHARED_DATA`` (default ``../shared/data``). The
 learned policy joins the line-up with ``--alignuser-checkpoint DIR``; without it its row reads
-"not run".
+"not run". For ``selection`` (and ``all``), ``--alignuser-train FILE`` (a scenario YAML's
+``train:`` section, or a bare mapping of train keys) trains it per synthetic world on that
+world's train logs instead.
 
 Example:
     >>> from typer.testing import CliRunner  # doctest: +SKIP
@@ -146,19 +148,69 @@ def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICI
     return {"summary": _not_run(next_action_table(raw), checkpoint, policies), "raw": raw}
 
 
+def read_train_config(path: str | Path):
+    """The :class:`~alignuser.training.trainer.TrainConfig` of a YAML file.
+
+    The file is a scenario (its ``train:`` section is used) or a bare mapping of train keys.
+
+    Raises:
+        ValueError: Naming the file and every invalid key (``train.<key>: <message>``).
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from alignuser.training.trainer import TrainConfig
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read train config: {exc}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping, got {type(doc).__name__}")
+    prefix = ""
+    if "train" in doc:
+        doc, prefix = doc["train"] or {}, "train."
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: train: expected a mapping, got {type(doc).__name__}")
+    elif "dataset" in doc:
+        raise ValueError(f"{path}: scenario has no train: section")
+    try:
+        return TrainConfig.model_validate(doc)
+    except ValidationError as exc:
+        keys = "; ".join(f"{prefix}{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                         for e in exc.errors())  # fmt: skip
+        raise ValueError(f"{path}: {keys}") from None
+
+
 def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
-                  policies=POLICIES) -> dict:  # fmt: skip
-    """System selection over ``worlds`` synthetic world seeds."""
+                  policies=POLICIES, train_config=None, train_dir=None) -> dict:  # fmt: skip
+    """System selection over ``worlds`` synthetic world seeds.
+
+    ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
+    :func:`read_train_config`) trains the learned policy per world on its train logs
+    (folders under ``train_dir``, default temporary); the ``alignuser_training`` table then
+    holds each world's training wall time and validation metrics.
+    """
     from alignuser.evaluation.selection import (
         selection_agreement,
         selection_table,
         system_selection,
     )
 
+    if isinstance(train_config, str | Path):
+        train_config = read_train_config(train_config)
     raw = system_selection(tuple(range(worlds)), policies=policies, n_users=n_users,
-                           n_items=n_items, alignuser_checkpoint=checkpoint)  # fmt: skip
+                           n_items=n_items, alignuser_checkpoint=checkpoint,
+                           alignuser_train=train_config, train_dir=train_dir)  # fmt: skip
     agree = selection_agreement(raw)
-    return {"summary": selection_table(agree), "scores": raw, "agreement": agree}
+    out = {"summary": selection_table(agree), "scores": raw, "agreement": agree}
+    cols = [c for c in raw.columns if c.startswith("alignuser_")]
+    if cols:
+        out["alignuser_training"] = raw.groupby("world_seed", as_index=False)[cols].first()
+    return out
 
 
 def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
@@ -196,6 +248,26 @@ RUNNERS = {
 
 Out = typer.Option(Path("runs/eval"), "--out", help="Folder for <protocol>.json / .md.")
 Ckpt = typer.Option(None, "--alignuser-checkpoint", help="Policy checkpoint folder.")
+TrainOpt = typer.Option(
+    None,
+    "--alignuser-train",
+    help="Selection: train the policy per world with this YAML (scenario train: section "
+    "or bare train keys).",
+)
+TrainDirOpt = typer.Option(
+    None, "--alignuser-train-dir", help="Selection: keep per-world training folders here."
+)
+
+
+def _train_config(path: Path | None):
+    """Validated train config of ``--alignuser-train`` (exit 2 naming file and key)."""
+    if path is None:
+        return None
+    try:
+        return read_train_config(path)
+    except ValueError as exc:
+        typer.echo(f"Invalid train config\n{exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _go(name: str, out: Path, **kw) -> None:
@@ -250,11 +322,15 @@ def selection(
     n_users: int = typer.Option(300),
     n_items: int = typer.Option(300),
     alignuser_checkpoint: str = Ckpt,
+    alignuser_train: Path = TrainOpt,
+    alignuser_train_dir: Path = TrainDirOpt,
     out: Path = Out,
 ) -> None:
     """System selection against the synthetic world's true online ranking."""
+    cfg = _train_config(alignuser_train)
     _go("selection", out, worlds=worlds, n_users=n_users, n_items=n_items,
-        checkpoint=alignuser_checkpoint)  # fmt: skip
+        checkpoint=alignuser_checkpoint, train_config=cfg,
+        train_dir=alignuser_train_dir)  # fmt: skip
 
 
 @eval_app.command()
@@ -305,16 +381,20 @@ def judge(
 def all_cmd(
     users: int = typer.Option(None, help="Taste: subsample users."),
     alignuser_checkpoint: str = Ckpt,
+    alignuser_train: Path = TrainOpt,
+    alignuser_train_dir: Path = TrainDirOpt,
     out: Path = Out,
 ) -> None:
     """Every protocol, one JSON + Markdown file each."""
     ck = alignuser_checkpoint
+    cfg = _train_config(alignuser_train)  # validated before any protocol runs
     jobs = [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
             ("fidelity", {"plots_dir": out / "fidelity_plots"}), ("replay", {}),
-            ("selection", {})]  # fmt: skip
+            ("selection", {"train_config": cfg, "train_dir": alignuser_train_dir})]  # fmt: skip
     for name, kw in jobs:
         _go(name, out, checkpoint=ck, **kw)
 
 
-__all__ = ["RUNNERS", "eval_app", "run_fidelity", "run_judge", "run_next_action", "run_rating",
-           "run_replay", "run_selection", "run_taste", "shared_data", "write_tables"]  # fmt: skip
+__all__ = ["RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",
+           "run_next_action", "run_rating", "run_replay", "run_selection", "run_taste",
+           "shared_data", "write_tables"]  # fmt: skip
