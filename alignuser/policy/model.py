@@ -130,7 +130,8 @@ class PolicyModel:
                 "this checkpoint reads the first compact state text, which was replaced by "
                 "'compact2' (no titles, persona keywords); retrain it with `alignuser train`"
             )
-        self.render = render_state_compact if render == "compact2" else render_state
+        self.compact = render == "compact2"
+        self.render = render_state_compact if self.compact else render_state
         self.device = next(lm.parameters()).device
         self._resolve_tokens()
 
@@ -186,6 +187,10 @@ class PolicyModel:
         else:
             raise ValueError(f"unknown base {base!r}; known: tiny, smollm2, local")
         return cls(lm, tok, info)
+
+    def result_of(self, step) -> str:
+        """A trajectory step's world-model target in this model's text (compact or full)."""
+        return step.result_compact if self.compact and step.result_compact else step.result
 
     def _resolve_tokens(self) -> None:
         tok = self.tokenizer

@@ -46,8 +46,9 @@ def _evidence(similar: Sequence[str]) -> str:
 
 def outcome_summary(predicted: str) -> str:
     """Condense a world-model next-state text into a few words."""
-    words = predicted.replace('"', " ").split()
-    liked = sum(1 for i, w in enumerate(words) if w == "liked" and words[i - 1] == "I")
+    head, page, _ = predicted.partition("PAGE")  # the next page's titles may say "liked"
+    words = head.replace('"', " ").split()
+    liked = words.count("liked")
     disliked = words.count("disliked")
     neutral = words.count("neutral")
     parts = []
@@ -58,7 +59,7 @@ def outcome_summary(predicted: str) -> str:
     if neutral:
         parts.append(f"{neutral} neutral")
     body = ", ".join(parts) or "nothing enjoyed"
-    return body + ("; session ends" if "END" in words else "")
+    return body + ("; session ends" if "END" in words and not page else "")
 
 
 class TemplateReflector:

@@ -340,6 +340,7 @@ def corpus_texts(step) -> list[str]:
         render_state_compact(step.state),
         render_action(step.action),
         step.result,
+        step.result_compact,
     ]
 
 
@@ -444,7 +445,7 @@ def train_on_steps(
                 pm.lm.train()
                 items = [train_steps[i] for i in idx]
                 states, actions = [s.state for s in items], [s.action for s in items]
-                results = [s.result for s in items] if cfg.use_wm else None
+                results = [pm.result_of(s) for s in items] if cfg.use_wm else None
                 batch = pm.encode(states, actions, results=results, max_len=cfg.max_len)
                 o = pm.forward(batch, lm_loss=cfg.use_wm)
                 terms: dict[str, Any] = {}

@@ -53,12 +53,13 @@ from alignuser.data.dataset import Dataset
 from alignuser.data.tables import Catalog, Interactions
 from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.env.page import PageState
-from alignuser.env.text import memory_line
+from alignuser.env.text import compact_memory, memory_line
 from alignuser.env.views import CatalogView
 
 __all__ = [
     "Step",
     "StepContext",
+    "compact_result_text",
     "from_impressions",
     "from_ratings",
     "result_text",
@@ -69,7 +70,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Step:
-    """One decision of one user: state, the human action, the world-model target."""
+    """One decision of one user: state, the human action, the world-model target.
+
+    ``result`` is the target in the full text (:func:`result_text`), ``result_compact`` in
+    the compact one (:func:`compact_result_text`) for models that read compact states.
+    """
 
     state: PageState
     action: PageAction
@@ -77,6 +82,7 @@ class Step:
     user_id: int
     session: int
     timestamp: int
+    result_compact: str = ""
 
 
 def similar_memories(
@@ -140,6 +146,37 @@ def result_text(action: PageAction, titles: Sequence[str], next_page: PageState 
         lines.append("END")
     else:
         shown = " ; ".join(json.dumps(v.title) for v in next_page.items)
+        lines.append(f"PAGE {next_page.page}: {shown}")
+    return "\n".join(lines)
+
+
+def compact_result_text(
+    action: PageAction, next_page: PageState | None, max_rating: int = 5
+) -> str:
+    """World-model target for models reading the compact state (no titles there).
+
+    Memory changes name the item by its position on the page (``2 liked 4``; ``watched``
+    without a rating), the next page lists each item's genres and popularity decile.
+
+    Example:
+        >>> from alignuser.env.actions import ItemDecision
+        >>> a = PageAction((ItemDecision(5, False), ItemDecision(7, True, 4)), exit=True)
+        >>> print(compact_result_text(a, None))
+        CHANGES: 2 liked 4
+        END
+    """
+    changes = []
+    for i, d in enumerate(action.decisions):
+        if d.watch:
+            verb = compact_memory(memory_line("x", d.rating, max_rating), title=False)
+            changes.append(f"{i + 1} {verb}" if d.rating is not None else f"{i + 1} watched")
+    lines = ["CHANGES: " + (" ; ".join(changes) or "none")]
+    if next_page is None:
+        lines.append("END")
+    else:
+        shown = " ; ".join(
+            f"{' '.join(v.genres) or '-'} {min(int(v.popularity * 10), 9)}" for v in next_page.items
+        )
         lines.append(f"PAGE {next_page.page}: {shown}")
     return "\n".join(lines)
 
@@ -316,6 +353,7 @@ def from_impressions(
                     u,
                     int(sess[k]),
                     int(r.timestamp),
+                    compact_result_text(action, nxt, ctx.max_rating),
                 )
             )
     return steps
@@ -453,6 +491,7 @@ def from_ratings(
                     u,
                     sess[k],
                     int(times[cuts[k][0]]),
+                    compact_result_text(action, nxt, ctx.max_rating),
                 )
             )
     return steps

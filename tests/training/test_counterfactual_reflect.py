@@ -105,3 +105,34 @@ def test_world_model_result_parsing_and_f1():
     assert gm == pm and not ge and not pe
     assert f1(pt, gt) == 2 * 1 * 0.5 / 1.5
     assert parse_result("CHANGES: END")[2] and f1(set(), set()) == 1.0
+
+
+def test_compact_world_model_target_is_what_the_compact_model_is_scored_on(small_steps):
+    """Compact-state models learn and are scored on position-based changes (no titles)."""
+    from alignuser.training.reflectors import outcome_summary
+    from alignuser.training.worldmodel import evaluate_world_model
+
+    train, _ = small_steps
+    step = next(s for s in train if any(d.watch for d in s.action.decisions))
+    mems, _, ends = parse_result(step.result_compact)
+    watched = [i + 1 for i, d in enumerate(step.action.decisions) if d.watch]
+    assert sorted(int(m.split()[0]) for m in mems) == watched
+    assert ends == step.action.exit
+    # decoded word by word (spaces around punctuation) it parses the same
+    spaced = " ".join(step.result_compact.replace(":", " : ").replace(";", " ; ").split())
+    assert parse_result(spaced) == parse_result(step.result_compact)
+    assert outcome_summary("CHANGES: 1 liked 5 ; 2 disliked 1\nPAGE 2: Drama liked 3") == (
+        "1 liked, 1 disliked"
+    )
+
+    class Perfect:  # a world model that predicts the gold text of its own format
+        compact = True
+
+        def result_of(self, s):
+            return s.result_compact
+
+        def generate_results(self, states, actions, max_new_tokens=64):
+            return [s.result_compact for s in train[: len(states)]]
+
+    m = evaluate_world_model(Perfect(), train[:20])
+    assert m["wm_memory_f1"] == m["wm_page_f1"] == m["wm_end_accuracy"] == 1.0
