@@ -39,6 +39,7 @@ from alignuser.evaluation.eval_cli import (
     run_taste,
     write_tables,
 )
+from alignuser.evaluation.fidelity import parse_checkpoints
 
 HERE = Path(__file__).resolve().parent
 
@@ -150,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worlds", type=int, default=5)
     ap.add_argument("--alignuser-checkpoint", default=None)
     ap.add_argument(
+        "--fidelity-checkpoints",
+        default=None,
+        help="NAME=DIR,... per fidelity dataset (e.g. ebnerd=DIR,ml-latest-small=DIR); "
+        "overrides --alignuser-checkpoint for the fidelity protocol",
+    )
+    ap.add_argument(
         "--selection-train",
         type=Path,
         default=None,
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         "next_action": lambda: run_next_action(seeds=seeds, checkpoint=cks("next_action")),
         "fidelity": lambda: run_fidelity(
             seeds=seeds[:1],
-            checkpoint=cks("fidelity"),
+            checkpoint=parse_checkpoints(args.fidelity_checkpoints) or cks("fidelity"),
             max_users=args.fidelity_users,
             plots_dir=plots,
         ),

@@ -340,11 +340,23 @@ def fidelity(
     ),
     seeds: str = typer.Option("0"),
     max_users: int = typer.Option(200, help="Held-out users per dataset (subsample)."),
-    alignuser_checkpoint: str = Ckpt,
+    alignuser_checkpoint: str = typer.Option(
+        None,
+        "--alignuser-checkpoint",
+        help="Policy checkpoint folder, or NAME=DIR,... per dataset "
+        "(e.g. ebnerd=DIR,ml-latest-small=DIR): a policy is only meaningful on its data.",
+    ),
     out: Path = Out,
 ) -> None:
     """Macro fidelity: session statistics of held-out users vs their simulation, with plots."""
-    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+    from alignuser.evaluation.fidelity import parse_checkpoints
+
+    try:
+        ck = parse_checkpoints(alignuser_checkpoint)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=ck,
         max_users=max_users, plots_dir=out / "fidelity_plots")  # fmt: skip
 
 

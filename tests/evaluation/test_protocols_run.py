@@ -166,3 +166,22 @@ def test_fidelity_command(tmp_path, shared_data):
     assert {"pages_per_session", "click_position", "exit_page"} <= stats
     assert all(r["wasserstein"] >= 0 for r in rows if r["status"] == "ok")
     assert list((tmp_path / "fidelity_plots").glob("*.png"))
+
+
+def test_fidelity_command_takes_one_checkpoint_per_dataset(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    args = ["fidelity", "--data", str(shared_data / "ebnerd-sample"), "--max-users", "8"]
+    res = runner.invoke(
+        eval_app,
+        [*args, "--alignuser-checkpoint", "ml-latest-small=/nowhere", "--out", str(tmp_path)],
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "fidelity.json").read_text())["summary"]
+    mine = [r for r in rows if r["policy"] == "alignuser"]
+    assert mine and all("no checkpoint for this dataset" in r["status"] for r in mine)
+    bad = runner.invoke(
+        eval_app, [*args, "--alignuser-checkpoint", "ebnerd=", "--out", str(tmp_path)]
+    )
+    assert bad.exit_code == 2 and "NAME=DIR" in bad.output
