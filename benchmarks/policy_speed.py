@@ -32,14 +32,14 @@ def _states(n: int):
 
 
 def _model(base: str, states, spec: str):
-    from alignuser.env.text import render_state
+    from alignuser.env.text import render_state_compact
     from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
 
     if base == "tiny":
         layers, width = (int(x) for x in spec.split("x"))
         tiny = TinySpec(n_layers=layers, d_model=width, n_heads=4)
-        return PolicyModel.create("tiny", corpus=[render_state(s) for s in states], tiny=tiny)
+        return PolicyModel.create("tiny", corpus=[render_state_compact(s) for s in states], tiny=tiny)
     return PolicyModel.create(base, dtype="bfloat16" if spec == "bf16" else "float32")
 
 

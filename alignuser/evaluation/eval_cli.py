@@ -18,6 +18,9 @@ learned policy joins the line-up with ``--alignuser-checkpoint DIR``; without it
 ``train:`` section, or a bare mapping of train keys) trains it per synthetic world on that
 world's train logs instead.
 
+This module holds the typer commands only; each protocol runs through its runner in
+:mod:`alignuser.evaluation.suite`, whose names are re-exported here.
+
 Example:
     >>> from typer.testing import CliRunner  # doctest: +SKIP
     >>> CliRunner().invoke(eval_app, ["selection", "--worlds", "1"])  # doctest: +SKIP
@@ -25,226 +28,34 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import typer
 
+from alignuser.evaluation.suite import (
+    POLICIES,
+    RUNNERS,
+    _meta,
+    read_train_config,
+    run_fidelity,
+    run_judge,
+    run_next_action,
+    run_rating,
+    run_replay,
+    run_selection,
+    run_taste,
+    shared_data,
+    write_tables,
+)
+from alignuser.evaluation.suite import _not_run as _not_run  # re-exported (replay)
+
 eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
-
-POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
-
-
-def shared_data() -> Path:
-    """The shared datasets folder (``$ALIGNUSER_SHARED_DATA`` or ``../shared/data``)."""
-    return Path(os.environ.get("ALIGNUSER_SHARED_DATA", "../shared/data")).resolve()
 
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
-
-def _not_run(table, checkpoint: str | None, policies, **keys):
-    import pandas as pd
-
-    table = table.assign(status="ok")
-    if "alignuser" in policies and "alignuser" not in set(table["policy"]):
-        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
-        row = {"policy": "alignuser", **keys, "status": f"not run: {why}"}
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-    for col in ("m", "n_seeds", "n_split"):
-        if col in table:
-            table[col] = table[col].astype("Int64")
-    return table
-
-
-def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
-    """Write ``<out>/<name>.json`` (records + meta) and ``<out>/<name>.md``; returns the md."""
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "meta": meta,
-        **{k: json.loads(t.to_json(orient="records")) for k, t in tables.items()},
-    }
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
-    lines = [f"## {name}", "", f"`{meta.get('command', '')}` ({meta.get('seconds', 0):.0f} s)", ""]
-    for k, t in tables.items():
-        lines += [f"### {k}", "", t.to_markdown(index=False, floatfmt=".3f"), ""]
-    md = out / f"{name}.md"
-    md.write_text("\n".join(lines))
-    return md
-
-
-def _meta(command: str, start: float, **extra) -> dict:
-    return {
-        "command": command,
-        "seconds": time.perf_counter() - start,
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
-        **extra,
-    }
-
-
-def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1, 2),
-              checkpoint=None, policies=POLICIES, mode: str = "sample") -> dict:  # fmt: skip
-    """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``)."""
-    import numpy as np
-
-    from alignuser.data.loaders import load_dataset
-    from alignuser.evaluation.protocols import build_policies
-    from alignuser.evaluation.taste import taste_discrimination, taste_table
-
-    ds = load_dataset(data or shared_data() / "agent4rec-ml1m")
-    split = ds.splits.get("provided") or next(iter(ds.splits.values()))
-    chosen = None
-    if users:
-        pool = np.unique(split.train.df["user_id"].to_numpy())
-        chosen = np.sort(np.random.default_rng(0).choice(pool, min(users, len(pool)), False))
-    pols = build_policies(ds, split.train, policies, 0, checkpoint)
-    raw = taste_discrimination(ds, split, pols, ms, seeds, users=chosen, mode=mode)
-    table = _not_run(taste_table(raw), checkpoint, policies)
-    return {"summary": table, "raw": raw}
-
-
-def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = None,
-               checkpoint=None, policies=POLICIES) -> dict:  # fmt: skip
-    """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split)."""
-    import pandas as pd
-
-    from alignuser.data.loaders import load_dataset
-    from alignuser.data.splits import temporal_split
-    from alignuser.evaluation.protocols import build_policies
-    from alignuser.evaluation.rating import rating_prediction, rating_table
-
-    raws, tables = [], []
-    ml100k = load_dataset(shared_data() / "ml-100k")
-    jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
-    mls = load_dataset(shared_data() / "ml-latest-small")
-    jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
-    for name, ds, split, label in jobs:
-        pols = build_policies(ds, split.train, policies, 0, checkpoint)
-        raw = rating_prediction(ds, split, pols, max_ratings, split_name=label)
-        raws.append(raw.assign(dataset=name))
-    raw = pd.concat(raws, ignore_index=True)
-    for name, g in raw.groupby("dataset", sort=False):
-        tables.append(_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
-                               dataset=name))  # fmt: skip
-    return {"summary": pd.concat(tables, ignore_index=True), "raw": raw}
-
-
-def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES) -> dict:
-    """Next action on later impressions (default ebnerd-sample)."""
-    from alignuser.data.loaders import load_dataset
-    from alignuser.evaluation.next_action import next_action, next_action_table
-    from alignuser.evaluation.protocols import build_policies
-
-    ds = load_dataset(data or shared_data() / "ebnerd-sample")
-
-    def fn(train_ds, train_inter):
-        return build_policies(train_ds, train_inter, policies, 0, checkpoint)
-
-    raw = next_action(ds, fn, seeds=seeds)
-    return {"summary": _not_run(next_action_table(raw), checkpoint, policies), "raw": raw}
-
-
-def read_train_config(path: str | Path):
-    """The :class:`~alignuser.training.trainer.TrainConfig` of a YAML file.
-
-    The file is a scenario (its ``train:`` section is used) or a bare mapping of train keys.
-
-    Raises:
-        ValueError: Naming the file and every invalid key (``train.<key>: <message>``).
-    """
-    import yaml
-    from pydantic import ValidationError
-
-    from alignuser.training.trainer import TrainConfig
-
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read train config: {exc}") from None
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a mapping, got {type(doc).__name__}")
-    prefix = ""
-    if "train" in doc:
-        doc, prefix = doc["train"] or {}, "train."
-        if not isinstance(doc, dict):
-            raise ValueError(f"{path}: train: expected a mapping, got {type(doc).__name__}")
-    elif "dataset" in doc:
-        raise ValueError(f"{path}: scenario has no train: section")
-    try:
-        return TrainConfig.model_validate(doc)
-    except ValidationError as exc:
-        keys = "; ".join(f"{prefix}{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                         for e in exc.errors())  # fmt: skip
-        raise ValueError(f"{path}: {keys}") from None
-
-
-def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
-                  policies=POLICIES, train_config=None, train_dir=None) -> dict:  # fmt: skip
-    """System selection over ``worlds`` synthetic world seeds.
-
-    ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
-    :func:`read_train_config`) trains the learned policy per world on its train logs
-    (folders under ``train_dir``, default temporary); the ``alignuser_training`` table then
-    holds each world's training wall time and validation metrics.
-    """
-    from alignuser.evaluation.selection import (
-        selection_agreement,
-        selection_table,
-        system_selection,
-    )
-
-    if isinstance(train_config, str | Path):
-        train_config = read_train_config(train_config)
-    raw = system_selection(tuple(range(worlds)), policies=policies, n_users=n_users,
-                           n_items=n_items, alignuser_checkpoint=checkpoint,
-                           alignuser_train=train_config, train_dir=train_dir)  # fmt: skip
-    agree = selection_agreement(raw)
-    out = {"summary": selection_table(agree), "scores": raw, "agreement": agree}
-    cols = [c for c in raw.columns if c.startswith("alignuser_")]
-    if cols:
-        out["alignuser_training"] = raw.groupby("world_seed", as_index=False)[cols].first()
-    return out
-
-
-def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
-    """LLM-as-judge human-likeness (1..5) of a run's sessions and of the human logs."""
-    from alignuser.evaluation.judge import run_judge as judge_run
-
-    return judge_run(run_dir, chat_model=judge, n_sessions=n_sessions, seed=seed)
-
-
-def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float = 0.3) -> dict:
-    """Predicted vs real CTR per position on the later pages of an impressions log."""
-    from alignuser.evaluation.replay import run_replay as replay_run
-
-    return replay_run(data, seeds, checkpoint, test_fraction=test_fraction)
-
-
-def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
-                 plots_dir=None) -> dict:  # fmt: skip
-    """Macro fidelity: simulated vs human session statistics (Wasserstein, KS, plots)."""
-    from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
-
-    datas = None if data is None else [data]
-    return fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir)
-
-
-RUNNERS = {
-    "fidelity": run_fidelity,
-    "judge": run_judge,
-    "replay": run_replay,
-    "taste": run_taste,
-    "rating": run_rating,
-    "next_action": run_next_action,
-    "selection": run_selection,
-}
 
 Out = typer.Option(Path("runs/eval"), "--out", help="Folder for <protocol>.json / .md.")
 Ckpt = typer.Option(None, "--alignuser-checkpoint", help="Policy checkpoint folder.")
@@ -407,6 +218,6 @@ def all_cmd(
         _go(name, out, checkpoint=ck, **kw)
 
 
-__all__ = ["RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",
+__all__ = ["POLICIES", "RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",
            "run_next_action", "run_rating", "run_replay", "run_selection", "run_taste",
            "shared_data", "write_tables"]  # fmt: skip

@@ -22,13 +22,15 @@ the random policy's, gets tau 0).
 
 The learned policy is trained **per world** on that world's train logs when
 ``alignuser_train`` (a :class:`~alignuser.training.trainer.TrainConfig` or its mapping) is
-given: :func:`world_logs` builds the training dataset (impressions before the cut, the train
-interactions only, so nothing at or after the cut can reach training) and
-:func:`train_world_policy` trains on it (seed = world seed) into ``train_dir/world_<seed>``
-(resumable) or a temporary folder. The raw frame then records ``alignuser_train_s`` (wall
-time) and ``alignuser_valid_<metric>`` (validation metrics of the best checkpoint, e.g.
-``alignuser_valid_watch_auc``) per world. A single ``alignuser_checkpoint`` is only right for
-one world; the per-world training replaces it.
+given, into ``train_dir/world_<seed>`` (resumable) or a temporary folder; the world's logs
+and that training live in :mod:`alignuser.evaluation.selection_train` (:func:`world_logs`,
+:func:`train_world_policy`, re-exported here). The raw frame then records
+``alignuser_train_s`` (wall time) and ``alignuser_valid_<metric>`` (validation metrics of
+the best checkpoint, e.g. ``alignuser_valid_watch_auc``) per world. A single
+``alignuser_checkpoint`` is only right for one world; the per-world training replaces it.
+
+This module holds the ranking side: the oracle, the simulated click rate, the scores per
+world (:func:`system_selection`) and their agreement with the truth.
 
 Example:
     >>> raw = system_selection(world_seeds=(0,), n_users=40, n_items=60)  # doctest: +SKIP
@@ -36,18 +38,21 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from alignuser.evaluation.protocols import StateBuilder, build_policies, rng_for
+from alignuser.evaluation.selection_train import (
+    WorldLogs,
+    _train_config,
+    train_world_policy,
+    world_logs,
+)
 
 if TYPE_CHECKING:
     from alignuser.training.trainer import TrainConfig
@@ -64,7 +69,6 @@ __all__ = [
     "world_logs",
 ]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_RECOMMENDERS = ("random", "popular", "itemknn", "bpr", "ease", "oracle")
 
@@ -120,87 +124,6 @@ def simulate_click_rate(
                 nxt.append(u)
         active = nxt
     return {"click_rate": watched / shown if shown else 0.0, "pages": pages / max(len(users), 1)}
-
-
-class WorldLogs(NamedTuple):
-    """One synthetic world and its logs, split in time (see :func:`world_logs`)."""
-
-    world: Any
-    dataset: Any  # every log (the truth's side: catalog, held-out interactions)
-    split: Any  # temporal 80/20 split of the interactions
-    cut: int  # first held-out timestamp
-    logs: Any  # impressions before ``cut``, all interactions (state building)
-    train_data: Any  # impressions before ``cut``, train interactions only (policy training)
-
-
-def world_logs(
-    world_seed: int,
-    n_users: int = 200,
-    n_items: int = 200,
-    n_sessions_per_user: float = 4,
-    items_per_page: int = 4,
-    max_pages: int = 5,
-) -> WorldLogs:
-    """The world of ``world_seed``, its popularity-logged sessions and their time split."""
-    from alignuser.data.splits import temporal_split
-    from alignuser.data.synthetic import SyntheticWorld
-    from alignuser.data.tables import Impressions
-
-    world = SyntheticWorld(n_users=n_users, n_items=n_items, seed=world_seed)
-    ds = world.dataset(
-        n_sessions_per_user, items_per_page, max_pages, "popularity", seed=world_seed
-    )
-    split = temporal_split(ds.interactions, 0.2)
-    cut = int(split.test.df["timestamp"].min())
-    imp = ds.impressions.df
-    logs = dataclasses.replace(
-        ds, impressions=Impressions(imp[imp["timestamp"] < cut].reset_index(drop=True))
-    )
-    train_data = dataclasses.replace(logs, interactions=split.train, splits={})
-    return WorldLogs(world, ds, split, cut, logs, train_data)
-
-
-def _train_config(config, seed: int):
-    from alignuser.training.trainer import TrainConfig
-
-    base = config.model_dump() if isinstance(config, TrainConfig) else dict(config)
-    return TrainConfig.model_validate({**base, "seed": int(seed), "progress": False})
-
-
-def train_world_policy(
-    config: TrainConfig | Mapping[str, Any], wl: WorldLogs, out_dir: str | Path, seed: int = 0
-) -> tuple[Any, dict[str, Any]]:
-    """Train the AlignUSER policy on one world's train logs; returns it (greedy) and stats.
-
-    Args:
-        config: :class:`~alignuser.training.trainer.TrainConfig` or a mapping of its keys
-            (``seed`` is replaced by ``seed``).
-        wl: The world's logs (:func:`world_logs`); only ``wl.train_data`` (impressions
-            before the cut, train interactions) and ``wl.split.train`` reach the trainer.
-        out_dir: Training folder (``policy/`` is loaded).
-        seed: Training seed (the world seed).
-
-    Returns:
-        The policy and ``{"alignuser_train_s": wall seconds, "alignuser_n_train_steps": ...,
-        "alignuser_valid_<metric>": ...}``.
-    """
-    from alignuser.policy.registry import make_policy
-    from alignuser.training.trainer import train
-
-    cfg = _train_config(config, seed)
-    start = time.perf_counter()
-    metrics = train(cfg, wl.train_data, out_dir, interactions=wl.split.train)
-    stats: dict[str, Any] = {"alignuser_train_s": round(time.perf_counter() - start, 2)}
-    data = metrics.get("data", {})
-    for k in ("n_train_steps", "n_valid_steps"):
-        if k in data:
-            stats[f"alignuser_{k}"] = int(data[k])
-    for k, v in metrics.items():
-        if k.startswith("valid_") and isinstance(v, int | float):
-            stats[f"alignuser_{k}"] = float(v)
-    pol = make_policy("alignuser", model=str(Path(out_dir) / "policy"), greedy=True)
-    log.info("world %d: alignuser trained in %.1f s", seed, stats["alignuser_train_s"])
-    return pol, stats
 
 
 def system_selection(
