@@ -13,7 +13,8 @@ The line-up (:func:`build_policies`), fitted on the training part only:
 ``mf``: :class:`~alignuser.evaluation.baselines.MFUserPolicy` (EASE + bias ratings);
 ``choice``: :class:`~alignuser.policy.choice.ChoiceModelPolicy` calibrated with
 :func:`~alignuser.policy.calibration.calibrate_choice`; ``alignuser``: the learned policy,
-greedy, only when a checkpoint is given. Ablation: ``choice_default``, the choice model with
+sampling its decisions (seeded) like every other policy in a simulation, only when a
+checkpoint is given. Ablation: ``choice_default``, the choice model with
 its default (uncalibrated) coefficients.
 
 Example:
@@ -127,7 +128,7 @@ def build_policies(
                 log.info("alignuser policy not run: no checkpoint given")
                 continue
             try:
-                out[name] = make_policy("alignuser", model=alignuser_checkpoint, greedy=True)
+                out[name] = make_policy("alignuser", model=alignuser_checkpoint)
             except Exception as exc:
                 log.warning("alignuser policy not run: %s", exc)
         else:

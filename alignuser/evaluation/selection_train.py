@@ -4,8 +4,8 @@
 popularity-logged sessions and their temporal 80/20 split, and the training dataset
 (impressions before the cut, the train interactions only, so nothing at or after the cut can
 reach training). :func:`train_world_policy` trains the AlignUSER policy on it (seed = world
-seed) and returns the policy (greedy) with its wall time and validation metrics
-(``alignuser_train_s``, ``alignuser_valid_<metric>``), as recorded per world by
+seed) and returns the policy (sampling, as in a simulation) with its wall time and
+validation metrics (``alignuser_train_s``, ``alignuser_valid_<metric>``), as recorded per world by
 :func:`~alignuser.evaluation.selection.system_selection`.
 
 Example:
@@ -79,7 +79,7 @@ def _train_config(config, seed: int):
 def train_world_policy(
     config: TrainConfig | Mapping[str, Any], wl: WorldLogs, out_dir: str | Path, seed: int = 0
 ) -> tuple[Any, dict[str, Any]]:
-    """Train the AlignUSER policy on one world's train logs; returns it (greedy) and stats.
+    """Train the AlignUSER policy on one world's train logs; returns it (sampling) and stats.
 
     Args:
         config: :class:`~alignuser.training.trainer.TrainConfig` or a mapping of its keys
@@ -107,6 +107,6 @@ def train_world_policy(
     for k, v in metrics.items():
         if k.startswith("valid_") and isinstance(v, int | float):
             stats[f"alignuser_{k}"] = float(v)
-    pol = make_policy("alignuser", model=str(Path(out_dir) / "policy"), greedy=True)
+    pol = make_policy("alignuser", model=str(Path(out_dir) / "policy"))
     log.info("world %d: alignuser trained in %.1f s", seed, stats["alignuser_train_s"])
     return pol, stats
