@@ -12,7 +12,9 @@ Usage::
     python benchmarks/alignment.py --only selection --selection-train scenarios/train_synthetic.yaml
 
 ``--alignuser-checkpoint`` is one folder for every protocol, or ``protocol=DIR`` pairs
-(comma-separated): a policy is only meaningful on the data it was trained on.
+(comma-separated): a policy is only meaningful on the data it was trained on;
+``protocol:variant=DIR`` adds an ablation (policy ``alignuser_<variant>``) to the same run
+(taste, rating, next_action, replay).
 ``--selection-train FILE`` (a scenario's ``train:`` section or bare train keys) trains the
 learned policy per synthetic world on that world's train logs for system selection.
 """
@@ -140,13 +142,28 @@ def section(name: str, tables: dict, meta: dict) -> str:
 
 
 def _checkpoints(spec: str | None):
-    """``DIR`` (every protocol) or ``protocol=DIR,...`` -> ``protocol -> DIR or None``."""
+    """``DIR`` (every protocol) or ``protocol[:variant]=DIR,...`` -> ``protocol -> checkpoint``.
+
+    A ``variant`` adds an ablation beside the policy in the same run: ``taste:bc=DIR`` is
+    the policy ``alignuser_bc`` (a mapping ``{"alignuser": ..., "alignuser_bc": ...}``).
+    """
     if not spec:
         return lambda name: None
     if "=" not in spec:
         return lambda name: spec
-    pairs = dict(part.split("=", 1) for part in spec.split(",") if part)
-    return lambda name: pairs.get(name)
+    found: dict[str, dict[str, str]] = {}
+    for part in filter(None, spec.split(",")):
+        key, _, folder = part.partition("=")
+        proto, _, variant = key.partition(":")
+        found.setdefault(proto, {})["alignuser" + (f"_{variant}" if variant else "")] = folder
+
+    def get(name: str):
+        got = found.get(name)
+        if not got:
+            return None
+        return got["alignuser"] if list(got) == ["alignuser"] else got
+
+    return get
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,7 +39,9 @@ def _model(base: str, states, spec: str):
     if base == "tiny":
         layers, width = (int(x) for x in spec.split("x"))
         tiny = TinySpec(n_layers=layers, d_model=width, n_heads=4)
-        return PolicyModel.create("tiny", corpus=[render_state_compact(s) for s in states], tiny=tiny)
+        return PolicyModel.create(
+            "tiny", corpus=[render_state_compact(s) for s in states], tiny=tiny
+        )
     return PolicyModel.create(base, dtype="bfloat16" if spec == "bf16" else "float32")
 
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,14 +96,16 @@ def build_policies(
     train,
     names: Sequence[str] = DEFAULT_POLICIES,
     seed: int = 0,
-    alignuser_checkpoint: str | None = None,
+    alignuser_checkpoint: str | Mapping[str, str] | None = None,
     calibration_steps: int = 5000,
 ) -> dict[str, Any]:
     """The policies of ``names``, fitted/calibrated on ``train`` only.
 
     ``"alignuser"`` is skipped (with a log line) when no checkpoint is given or it cannot be
-    loaded; callers report it as "not run". Unknown names go to
-    :func:`alignuser.policy.registry.make_policy`.
+    loaded; callers report it as "not run". ``alignuser_checkpoint`` may also map policy
+    names to checkpoints (``{"alignuser": DIR, "alignuser_bc": DIR2}``: the policy and its
+    ablations in the same run); they all take the place of ``"alignuser"`` in ``names``.
+    Unknown names go to :func:`alignuser.policy.registry.make_policy`.
     """
     from alignuser.evaluation.baselines import MFUserPolicy, PopularityPolicy
     from alignuser.policy.registry import make_policy
@@ -127,10 +130,16 @@ def build_policies(
             if not alignuser_checkpoint:
                 log.info("alignuser policy not run: no checkpoint given")
                 continue
-            try:
-                out[name] = make_policy("alignuser", model=alignuser_checkpoint)
-            except Exception as exc:
-                log.warning("alignuser policy not run: %s", exc)
+            variants = (
+                {name: alignuser_checkpoint}
+                if isinstance(alignuser_checkpoint, (str, Path))
+                else dict(alignuser_checkpoint)
+            )
+            for label, path in variants.items():
+                try:
+                    out[label] = make_policy("alignuser", model=str(path))
+                except Exception as exc:
+                    log.warning("%s policy not run: %s", label, exc)
         else:
             out[name] = make_policy(name)
     return out

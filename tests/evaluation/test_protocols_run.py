@@ -115,6 +115,24 @@ def test_alignuser_without_checkpoint_is_not_run(world_data, caplog):
     assert bad == {}
 
 
+def test_alignuser_and_its_ablations_join_the_same_run(world_data, tmp_path):
+    """A mapping of checkpoints puts the policy and its ablation variants side by side."""
+    from alignuser.policy.alignuser_policy import AlignUserPolicy
+    from alignuser.policy.bases import TinySpec
+    from alignuser.policy.checkpoint import save_policy_model
+    from alignuser.policy.model import PolicyModel
+
+    ds, split, _ = world_data
+    tiny = TinySpec(n_layers=1, d_model=16, n_heads=2, ffn_mult=2, min_frequency=1)
+    for name, seed in (("full", 0), ("bc", 1)):
+        pm = PolicyModel.create("tiny", corpus=["PAGE 1 max 5"], tiny=tiny, seed=seed)
+        save_policy_model(pm, tmp_path / name)
+    cks = {"alignuser": tmp_path / "full", "alignuser_bc": tmp_path / "bc", "alignuser_x": "/no"}
+    pols = build_policies(ds, split.train, ["random", "alignuser"], alignuser_checkpoint=cks)
+    assert list(pols) == ["random", "alignuser", "alignuser_bc"]  # a bad one is left out
+    assert all(isinstance(pols[k], AlignUserPolicy) for k in ("alignuser", "alignuser_bc"))
+
+
 def test_judge_and_replay_commands(tmp_path, shared_data):
     """``alignuser eval judge`` without a judge says "not run"; ``replay`` writes its tables."""
     from typer.testing import CliRunner
