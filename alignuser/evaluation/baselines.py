@@ -21,7 +21,11 @@ batch of pages, the policy's watch probability and its expected rating *given a 
 * policies with ``scores(states)`` returning ``PageScores`` (AlignUSER): ``watch`` and
   ``Σ r·P(r)``;
 * anything else: Monte-Carlo over ``n_samples`` seeded :meth:`decide` calls (watch
-  frequency; mean of the sampled ratings of watched draws, the scale's midpoint when none).
+  frequency; mean of the sampled ratings of watched draws, the scale's midpoint when none);
+* a :class:`~alignuser.policy.chat.ChatModelPolicy` (the ``chat`` baseline): **one**
+  :meth:`decide` call (each costs a model call per page, and repeated draws of a
+  temperature-0 model are the same), so its "probabilities" are its 0/1 decisions and its
+  rating is the one it gave (the midpoint for items it skipped).
 
 Example:
     >>> import numpy as np
@@ -246,6 +250,13 @@ def _is_choice(policy) -> bool:
     return isinstance(policy, ChoiceModelPolicy)
 
 
+def _draws(policy, n_samples: int) -> int:
+    """Monte-Carlo draws for ``policy``: one for a chat model (see the module docstring)."""
+    from alignuser.evaluation.protocols import is_chat
+
+    return 1 if is_chat(policy) else n_samples
+
+
 def _monte_carlo(policy, states, rng, n_samples):
     n = int(page_sizes(states).sum())
     watch, rsum = np.zeros(n), np.zeros(n)
@@ -278,7 +289,7 @@ def watch_probabilities(
         return _sigmoid(_choice_terms(policy, states)[1])
     if hasattr(policy, "scores"):
         return np.concatenate([np.asarray(sc.watch, float) for sc in policy.scores(states)])
-    return _monte_carlo(policy, states, rng, n_samples)[0]
+    return _monte_carlo(policy, states, rng, _draws(policy, n_samples))[0]
 
 
 def decide_watch(
@@ -335,4 +346,4 @@ def expected_ratings(
             pr = pr / pr.sum(axis=1, keepdims=True)
             out.append(pr @ np.arange(1, pr.shape[1] + 1))
         return np.concatenate(out)
-    return _monte_carlo(policy, states, rng, n_samples)[1]
+    return _monte_carlo(policy, states, rng, _draws(policy, n_samples))[1]

@@ -16,7 +16,9 @@ The shared datasets folder is ``$ALIGNUSER_SHARED_DATA`` (default ``../shared/da
 learned policy joins the line-up with ``--alignuser-checkpoint DIR``; without it its row reads
 "not run". For ``selection`` (and ``all``), ``--alignuser-train FILE`` (a scenario YAML's
 ``train:`` section, or a bare mapping of train keys) trains it per synthetic world on that
-world's train logs instead.
+world's train logs instead. ``--chat openai:MODEL[@BASE_URL]`` (every protocol but
+``judge``) adds the ``chat`` baseline, an LLM behind any OpenAI-compatible server (e.g. vLLM)
+prompted Agent4Rec-style; off by default, a malformed spec exits 2.
 
 This module holds the typer commands only; each protocol runs through its runner in
 :mod:`alignuser.evaluation.suite`, whose names are re-exported here.
@@ -70,6 +72,28 @@ TrainDirOpt = typer.Option(
 )
 
 
+ChatOpt = typer.Option(
+    None,
+    "--chat",
+    help="Chat-model policy baseline, openai:MODEL\\[@BASE_URL] (any OpenAI-compatible "
+    "server, e.g. vLLM); off by default",
+)
+
+
+def _chat(spec: str | None) -> str | None:
+    """Validated ``--chat`` spec (exit 2 with the expected form)."""
+    if spec is None:
+        return None
+    from alignuser.evaluation.protocols import parse_chat_spec
+
+    try:
+        parse_chat_spec(spec)
+    except ValueError as exc:
+        typer.echo(f"Invalid --chat: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return spec
+
+
 def _train_config(path: Path | None):
     """Validated train config of ``--alignuser-train`` (exit 2 naming file and key)."""
     if path is None:
@@ -97,11 +121,12 @@ def taste(
     seeds: str = typer.Option("0,1,2"),
     mode: str = typer.Option("sample", help="sample or greedy watch decisions."),
     alignuser_checkpoint: str = Ckpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Agent4Rec 1:m taste discrimination."""
     _go("taste", out, data=data, users=users, ms=_ints(ms), seeds=_ints(seeds), mode=mode,
-        checkpoint=alignuser_checkpoint)  # fmt: skip
+        checkpoint=alignuser_checkpoint, chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command()
@@ -109,11 +134,12 @@ def rating(
     folds: str = typer.Option("u1,u2,u3,u4,u5", help="ml-100k folds."),
     max_ratings: int = typer.Option(None, help="Subsample test ratings per split."),
     alignuser_checkpoint: str = Ckpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """RMSE / MAE of ratings of held-out watched items."""
     _go("rating", out, folds=[f for f in folds.split(",") if f], max_ratings=max_ratings,
-        checkpoint=alignuser_checkpoint)  # fmt: skip
+        checkpoint=alignuser_checkpoint, chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command("next-action")
@@ -121,10 +147,12 @@ def next_action_cmd(
     data: Path = typer.Option(None, help="Impressions dataset (default ebnerd-sample)."),
     seeds: str = typer.Option("0,1,2"),
     alignuser_checkpoint: str = Ckpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Top-1 / MRR of the clicked item and exit accuracy on later impressions."""
-    _go("next_action", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint)
+    _go("next_action", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+        chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command()
@@ -135,13 +163,14 @@ def selection(
     alignuser_checkpoint: str = Ckpt,
     alignuser_train: Path = TrainOpt,
     alignuser_train_dir: Path = TrainDirOpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """System selection against the synthetic world's true online ranking."""
-    cfg = _train_config(alignuser_train)
+    cfg, spec = _train_config(alignuser_train), _chat(chat)
     _go("selection", out, worlds=worlds, n_users=n_users, n_items=n_items,
         checkpoint=alignuser_checkpoint, train_config=cfg,
-        train_dir=alignuser_train_dir)  # fmt: skip
+        train_dir=alignuser_train_dir, chat=spec)  # fmt: skip
 
 
 @eval_app.command()
@@ -157,6 +186,7 @@ def fidelity(
         help="Policy checkpoint folder, or NAME=DIR,... per dataset "
         "(e.g. ebnerd=DIR,ml-latest-small=DIR): a policy is only meaningful on its data.",
     ),
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Macro fidelity: session statistics of held-out users vs their simulation, with plots."""
@@ -167,7 +197,7 @@ def fidelity(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=ck,
+    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
         max_users=max_users, plots_dir=out / "fidelity_plots")  # fmt: skip
 
 
@@ -177,11 +207,12 @@ def replay(
     seeds: str = typer.Option("0,1,2"),
     test_fraction: float = typer.Option(0.3, help="Latest share of the log that is replayed."),
     alignuser_checkpoint: str = Ckpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Replay logged pages: each policy's predicted CTR per position vs the real CTR."""
     _go("replay", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
-        test_fraction=test_fraction)  # fmt: skip
+        test_fraction=test_fraction, chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command()
@@ -206,16 +237,17 @@ def all_cmd(
     alignuser_checkpoint: str = Ckpt,
     alignuser_train: Path = TrainOpt,
     alignuser_train_dir: Path = TrainDirOpt,
+    chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Every protocol, one JSON + Markdown file each."""
-    ck = alignuser_checkpoint
+    ck, spec = alignuser_checkpoint, _chat(chat)
     cfg = _train_config(alignuser_train)  # validated before any protocol runs
     jobs = [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
             ("fidelity", {"plots_dir": out / "fidelity_plots"}), ("replay", {}),
             ("selection", {"train_config": cfg, "train_dir": alignuser_train_dir})]  # fmt: skip
     for name, kw in jobs:
-        _go(name, out, checkpoint=ck, **kw)
+        _go(name, out, checkpoint=ck, chat=spec, **kw)
 
 
 __all__ = ["POLICIES", "RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",

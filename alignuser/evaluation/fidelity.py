@@ -160,6 +160,7 @@ def run_fidelity(
     plots_dir: str | Path | None = None,
     recommender: str = "ease",
     n_boot: int = N_BOOT,
+    chat=None,
 ) -> dict:
     """Macro fidelity on ``data`` (default: ebnerd-sample and ml-latest-small).
 
@@ -178,6 +179,8 @@ def run_fidelity(
         recommender: Recommender of the rating-log simulation.
         n_boot: Bootstrap resamples of each Wasserstein interval (``0``: none); seeded by the
             run's seed.
+        chat: Chat-model baseline (spec ``"openai:<model>[@<base_url>]"``, chat model or
+            policy; see :func:`~alignuser.evaluation.protocols.chat_policy`); ``None``: none.
 
     Returns:
         ``{"summary": mean over seeds per dataset/policy/statistic (distances and interval
@@ -204,7 +207,8 @@ def run_fidelity(
 
             split = ds.splits.get("provided") or temporal_split(ds.interactions, 0.2)
         held = held_out(ds, split, max_users=max_users)
-        pols = build_policies(held.policy_data, held.train, policies, 0, ckpt)
+        extra = {} if chat is None else {"chat": chat}  # old-signature stand-ins keep working
+        pols = build_policies(held.policy_data, held.train, policies, 0, ckpt, **extra)
         for seed in seeds:
             fs = fidelity_samples(held, pols, seed, recommender)
             raws.append(fidelity_table(fs, n_boot, seed).assign(dataset=ds.name, seed=seed))

@@ -10,6 +10,9 @@ random, seeded): ``top1`` = the top item was clicked, ``mrr`` = mean of ``1 / ra
 best-ranked clicked item. ``exit_accuracy``: over all test pages, predicted exit
 (``P(exit) >= 0.5`` for the choice policy with the expected watch fraction, the majority
 class otherwise) vs the session's real last page; ``exit_majority`` is that majority baseline.
+A chat-model policy (``chat``) answers each page once: its 0/1 watches are its scores (ties,
+i.e. every watched or every skipped item, broken at random) and its own EXIT/NEXT answers
+are its exit predictions.
 
 Example:
     >>> import numpy as np
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.protocols import rng_for, summarise
+from alignuser.evaluation.protocols import is_chat, rng_for, summarise
 
 __all__ = ["impression_time_split", "next_action", "next_action_table", "page_ranks"]
 
@@ -115,15 +118,24 @@ def next_action(
     for seed in seeds:
         for k, (name, policy) in enumerate(policies.items()):
             rng = rng_for(seed, 505, k)
-            p = watch_probabilities(policy, states, rng)
+            chat_exit = None
+            if is_chat(policy):  # one answer per page: its 0/1 watches and its exits
+                acts = policy.decide(states, rng)
+                p = np.array([d.watch for a in acts for d in a.decisions], dtype=float)
+                chat_exit = np.array([a.exit for a in acts], dtype=bool)
+            else:
+                p = watch_probabilities(policy, states, rng)
             ranks = [
                 page_ranks(p[bounds[i] : bounds[i + 1]], clicked[i], rng)
                 for i in range(len(states))
                 if any(clicked[i])
             ]
             ranks_a = np.asarray(ranks, dtype=float)
-            px = _exit_probs(policy, states, np.clip(p, 0, 1))
-            pred_exit = px >= 0.5 if px is not None else np.full(len(states), majority)
+            px = None if chat_exit is not None else _exit_probs(policy, states, np.clip(p, 0, 1))
+            if chat_exit is not None:
+                pred_exit = chat_exit
+            else:
+                pred_exit = px >= 0.5 if px is not None else np.full(len(states), majority)
             rows.append({
                 "policy": name, "seed": seed, "pages": len(states), "click_pages": len(ranks),
                 "mean_page_size": float(sizes.mean()) if len(sizes) else 0.0,

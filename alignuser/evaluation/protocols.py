@@ -15,7 +15,10 @@ The line-up (:func:`build_policies`), fitted on the training part only:
 :func:`~alignuser.policy.calibration.calibrate_choice`; ``alignuser``: the learned policy,
 sampling its decisions (seeded) like every other policy in a simulation, only when a
 checkpoint is given. Ablation: ``choice_default``, the choice model with
-its default (uncalibrated) coefficients.
+its default (uncalibrated) coefficients. ``chat`` (only when a chat model is configured,
+``chat=`` / ``--chat openai:MODEL[@BASE_URL]``): a
+:class:`~alignuser.policy.chat.ChatModelPolicy`, an LLM prompted Agent4Rec-style whose
+answers are parsed strictly (see :func:`chat_policy`).
 
 Example:
     >>> from alignuser.data.synthetic import SyntheticWorld
@@ -42,6 +45,9 @@ __all__ = [
     "DEFAULT_POLICIES",
     "StateBuilder",
     "build_policies",
+    "chat_policy",
+    "is_chat",
+    "parse_chat_spec",
     "summarise",
 ]
 
@@ -91,6 +97,66 @@ class StateBuilder:
         ]
 
 
+def parse_chat_spec(spec: str) -> tuple[str, str | None]:
+    """``(model, base_url)`` of a chat spec ``"openai:<model>[@<base_url>]"``.
+
+    The form of :func:`alignuser.evaluation.judge.judge_model`.
+
+    Raises:
+        ValueError: For any other form (naming the spec).
+    """
+    kind, _, rest = str(spec).partition(":")
+    model, _, base_url = rest.partition("@")
+    bad_url = "@" in rest and not base_url.startswith(("http://", "https://"))
+    if kind != "openai" or not model.strip() or bad_url:
+        raise ValueError(
+            f"chat model spec {spec!r}: expected 'openai:<model>[@<base_url>]', "
+            "e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1"
+        )
+    return model, base_url or None
+
+
+def chat_policy(chat: Any, max_tokens: int = 256, **kwargs: Any):
+    """The ``"chat"`` baseline: a :class:`~alignuser.policy.chat.ChatModelPolicy`.
+
+    Args:
+        chat: A spec ``"openai:<model>[@<base_url>]"`` (any OpenAI-compatible server, built
+            by :func:`alignuser.policy.server.openai_server_policy`), a LangChain chat model
+            (wrapped), or a ready policy (anything with ``decide``; used as is).
+        max_tokens: Longest answer (spec only; a page answer is one short line per item).
+        **kwargs: More :func:`~alignuser.policy.server.openai_server_policy` arguments (spec
+            only), e.g. ``timeout``, ``max_concurrency``, ``requests_per_second``.
+
+    States whose answer stays unparseable after the re-asks fall back to random decisions
+    (counted in the policy's ``stats["fallbacks"]``), so an evaluation never stops on a bad
+    answer or a server outage; the protocols report that count.
+
+    Raises:
+        ValueError: For a malformed spec.
+    """
+    from alignuser.policy.chat import ChatModelPolicy
+
+    if isinstance(chat, str):
+        from alignuser.policy.server import openai_server_policy
+
+        model, base_url = parse_chat_spec(chat)
+        kwargs.setdefault("fallback", "random")
+        return openai_server_policy(base_url, model, max_tokens=max_tokens, **kwargs)
+    if hasattr(chat, "decide"):
+        return chat
+    return ChatModelPolicy(chat)
+
+
+def is_chat(policy: Any) -> bool:
+    """Whether ``policy`` is a :class:`~alignuser.policy.chat.ChatModelPolicy`.
+
+    Such a policy is LLM-backed: no probabilities, and each :meth:`decide` costs model calls.
+    """
+    from alignuser.policy.chat import ChatModelPolicy
+
+    return isinstance(policy, ChatModelPolicy)
+
+
 def build_policies(
     dataset,
     train,
@@ -98,6 +164,7 @@ def build_policies(
     seed: int = 0,
     alignuser_checkpoint: str | Mapping[str, str] | None = None,
     calibration_steps: int = 5000,
+    chat: str | Any | None = None,
 ) -> dict[str, Any]:
     """The policies of ``names``, fitted/calibrated on ``train`` only.
 
@@ -105,8 +172,14 @@ def build_policies(
     loaded; callers report it as "not run". ``alignuser_checkpoint`` may also map policy
     names to checkpoints (``{"alignuser": DIR, "alignuser_bc": DIR2}``: the policy and its
     ablations in the same run); they all take the place of ``"alignuser"`` in ``names``.
+    ``chat`` (a spec ``"openai:<model>[@<base_url>]"``, a LangChain chat model or a policy,
+    see :func:`chat_policy`) adds the ``"chat"`` baseline; ``None``: no chat row.
     Unknown names go to :func:`alignuser.policy.registry.make_policy`.
+
+    Raises:
+        ValueError: For a malformed ``chat`` spec (before anything is fitted).
     """
+    chat_pol = None if chat is None else chat_policy(chat)
     from alignuser.evaluation.baselines import MFUserPolicy, PopularityPolicy
     from alignuser.policy.registry import make_policy
 
@@ -140,8 +213,13 @@ def build_policies(
                     out[label] = make_policy("alignuser", model=str(path))
                 except Exception as exc:
                     log.warning("%s policy not run: %s", label, exc)
+        elif name == "chat":
+            if chat_pol is None:
+                log.info("chat policy not run: no chat model configured")
         else:
             out[name] = make_policy(name)
+    if chat_pol is not None:
+        out["chat"] = chat_pol
     return out
 
 

@@ -6,7 +6,10 @@ items, the state built from the **train** history only); the watch is forced and
 (:func:`~alignuser.evaluation.baselines.expected_ratings`: the choice policy's ordered-probit
 expectation, AlignUSER's ``Σ r·P(r)``, the baselines' own predictions, Monte-Carlo for
 others). The expectation minimises squared error, so it is each policy's best RMSE; a sampled
-rating adds the policy's rating noise (not reported here).
+rating adds the policy's rating noise (not reported here). A chat-model policy (``chat``)
+cannot be forced to watch and has no rating distribution: its prediction is the rating it
+gave in one answer per page, the scale's midpoint for the items it skipped; its row adds
+``rated_share`` (share of items it rated itself).
 
 Example:
     >>> import numpy as np
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.protocols import StateBuilder, rng_for, summarise
+from alignuser.evaluation.protocols import StateBuilder, is_chat, rng_for, summarise
 
 __all__ = ["rating_errors", "rating_prediction", "rating_table"]
 
@@ -57,7 +60,7 @@ def rating_prediction(
 
     Returns:
         One row per policy: ``split``, ``ratings``, ``cold_users`` (users without train
-        history), ``rmse``, ``mae``.
+        history), ``rmse``, ``mae`` (chat policy: also ``rated_share``).
     """
     from alignuser.evaluation.baselines import expected_ratings
 
@@ -79,10 +82,22 @@ def rating_prediction(
     cold = int(sum(int(u) not in builder.history for u in test["user_id"].unique()))
     rows = []
     for k, (name, policy) in enumerate(policies.items()):
-        pred = expected_ratings(policy, states, rng_for(seed, 404, k))
+        extra = {}
+        if is_chat(policy):  # the watch cannot be forced: skipped items get the midpoint
+            acts = policy.decide(states, rng_for(seed, 404, k))
+            flat = [d for a in acts for d in a.decisions]
+            rated = np.array([d.watch and d.rating is not None for d in flat], dtype=bool)
+            got = np.array([d.rating if ok else 0 for d, ok in zip(flat, rated)], dtype=float)
+            mid = np.repeat(
+                [(s.max_rating + 1) / 2.0 for s in states], [len(s.items) for s in states]
+            )
+            pred = np.where(rated, got, mid)
+            extra["rated_share"] = float(rated.mean()) if len(rated) else float("nan")
+        else:
+            pred = expected_ratings(policy, states, rng_for(seed, 404, k))
         rows.append({
             "policy": name, "split": split_name or split.name, "seed": seed,
-            "ratings": len(true), "cold_users": cold, **rating_errors(pred, true),
+            "ratings": len(true), "cold_users": cold, **rating_errors(pred, true), **extra,
         })  # fmt: skip
     return pd.DataFrame(rows)
 

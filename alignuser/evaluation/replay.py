@@ -271,6 +271,7 @@ def run_replay(
     checkpoint=None,
     policies=("random", "popularity", "mf", "choice", "choice_default", "alignuser"),
     test_fraction: float = 0.3,
+    chat=None,
 ) -> dict:
     """Replay protocol on ``data`` (default ebnerd-sample): ``{"summary", "raw", "positions"}``.
 
@@ -280,17 +281,23 @@ def run_replay(
         checkpoint: AlignUSER policy checkpoint (its row reads "not run" without one).
         policies: Policy line-up (:func:`~alignuser.evaluation.protocols.build_policies`).
         test_fraction: Share of impressions (latest by time) replayed.
+        chat: Chat-model baseline (spec ``"openai:<model>[@<base_url>]"``, chat model or
+            policy; see :func:`~alignuser.evaluation.protocols.chat_policy`); ``None``: none.
     """
     from alignuser.evaluation.eval_cli import _not_run
     from alignuser.evaluation.protocols import build_policies
+    from alignuser.evaluation.suite import _chat_status
 
     ds = load_replay_data(data)
+    built: dict = {}
 
     def fn(train_ds, train_inter):
-        return build_policies(train_ds, train_inter, policies, 0, checkpoint)
+        built.update(build_policies(train_ds, train_inter, policies, 0, checkpoint, chat=chat))
+        return dict(built)
 
     raw = replay_ctr(ds, fn, test_fraction=test_fraction, seeds=seeds)
     summary = _not_run(replay_table(raw), checkpoint, policies)
+    summary = _chat_status(summary, [built.get("chat")], "replay")
     summary["pages"] = summary["pages"].astype("Int64")
     return {
         "summary": summary,

@@ -138,6 +138,7 @@ def system_selection(
     alignuser_checkpoint: str | None = None,
     alignuser_train: TrainConfig | Mapping[str, Any] | None = None,
     train_dir: str | Path | None = None,
+    chat: Any = None,
 ) -> pd.DataFrame:
     """Scores of every recommender per world seed: true, offline and simulated by each policy.
 
@@ -157,6 +158,9 @@ def system_selection(
             ``policies`` does not name it.
         train_dir: Per-world training folders ``train_dir/world_<seed>`` (default: a
             temporary folder, removed afterwards).
+        chat: Chat-model baseline (spec ``"openai:<model>[@<base_url>]"``, chat model or
+            policy; see :func:`~alignuser.evaluation.protocols.chat_policy`): adds
+            ``sim_chat``; ``None``: none.
 
     Returns:
         One row per (world_seed, recommender): ``true_click_rate``, ``NDCG@10``,
@@ -175,7 +179,7 @@ def system_selection(
     for ws in world_seeds:
         wl = world_logs(ws, n_users, n_items, n_sessions_per_user, items_per_page, max_pages)
         world, ds, split, logs = wl.world, wl.dataset, wl.split, wl.logs
-        pols = build_policies(logs, split.train, names, ws, alignuser_checkpoint)
+        pols = build_policies(logs, split.train, names, ws, alignuser_checkpoint, chat=chat)
         extra: dict[str, Any] = {}
         if alignuser_train is not None:
             if train_dir is not None:

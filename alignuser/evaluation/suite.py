@@ -4,7 +4,10 @@ Every ``run_<protocol>`` returns a mapping of table name to :class:`pandas.DataF
 (``"summary"`` first); :func:`write_tables` writes such a mapping as ``<out>/<name>.json``
 and ``<out>/<name>.md``. :data:`RUNNERS` maps protocol names to their runner. The shared
 datasets folder is :func:`shared_data` (``$ALIGNUSER_SHARED_DATA``, default
-``../shared/data``); the learned policy's row reads "not run" without a checkpoint.
+``../shared/data``); the learned policy's row reads "not run" without a checkpoint. With
+``chat=`` (a spec ``"openai:<model>[@<base_url>]"``, a LangChain chat model or a policy) the
+``chat`` baseline joins the line-up; its summary row's ``status`` says what it could not
+provide (probabilities) and how many pages fell back to random decisions.
 
 Example:
     >>> tables = run_selection(worlds=1, n_users=40, n_items=60)  # doctest: +SKIP
@@ -45,6 +48,29 @@ def _not_run(table, checkpoint: str | None, policies, **keys):
     return table
 
 
+CHAT_NOTES = {
+    "taste": "no probabilities: AUC of its 0/1 decisions",
+    "rating": "rating from one answer; items it skipped get the midpoint (see rated_share)",
+    "next_action": "scores are its 0/1 watches (random tie-break); exits from its answers",
+    "replay": "one answer per page",
+}
+
+
+def _chat_status(table, pols, protocol: str):
+    """Mark the ``chat`` rows of a summary: what it lacks and its fallback count."""
+    pols = [p for p in pols if p is not None]
+    if not pols or "policy" not in table or "status" not in table:
+        return table
+    total = {k: sum(int(p.stats.get(k, 0)) for p in pols if hasattr(p, "stats"))
+             for k in ("fallbacks", "parse_failures", "errors")}  # fmt: skip
+    note = (f"ok ({CHAT_NOTES[protocol]}; {total['fallbacks']} page(s) fell back to random "
+            f"after {total['parse_failures']} unparseable answer(s) and {total['errors']} "
+            "model error(s))")  # fmt: skip
+    table = table.copy()
+    table.loc[table["policy"] == "chat", "status"] = note
+    return table
+
+
 def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
     """Write ``<out>/<name>.json`` (records + meta) and ``<out>/<name>.md``; returns the md."""
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +97,8 @@ def _meta(command: str, start: float, **extra) -> dict:
 
 
 def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1, 2),
-              checkpoint=None, policies=POLICIES, mode: str = "sample") -> dict:  # fmt: skip
+              checkpoint=None, policies=POLICIES, mode: str = "sample",
+              chat=None) -> dict:  # fmt: skip
     """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``)."""
     import numpy as np
 
@@ -85,14 +112,15 @@ def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1,
     if users:
         pool = np.unique(split.train.df["user_id"].to_numpy())
         chosen = np.sort(np.random.default_rng(0).choice(pool, min(users, len(pool)), False))
-    pols = build_policies(ds, split.train, policies, 0, checkpoint)
+    pols = build_policies(ds, split.train, policies, 0, checkpoint, chat=chat)
     raw = taste_discrimination(ds, split, pols, ms, seeds, users=chosen, mode=mode)
     table = _not_run(taste_table(raw), checkpoint, policies)
+    table = _chat_status(table, [pols.get("chat")], "taste")
     return {"summary": table, "raw": raw}
 
 
 def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = None,
-               checkpoint=None, policies=POLICIES) -> dict:  # fmt: skip
+               checkpoint=None, policies=POLICIES, chat=None) -> dict:  # fmt: skip
     """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split)."""
     import pandas as pd
 
@@ -101,35 +129,42 @@ def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = N
     from alignuser.evaluation.protocols import build_policies
     from alignuser.evaluation.rating import rating_prediction, rating_table
 
-    raws, tables = [], []
+    raws, tables, chats = [], [], []
     ml100k = load_dataset(shared_data() / "ml-100k")
     jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
     mls = load_dataset(shared_data() / "ml-latest-small")
     jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
     for name, ds, split, label in jobs:
-        pols = build_policies(ds, split.train, policies, 0, checkpoint)
+        pols = build_policies(ds, split.train, policies, 0, checkpoint, chat=chat)
+        if "chat" in pols and all(pols["chat"] is not c for c in chats):
+            chats.append(pols["chat"])
         raw = rating_prediction(ds, split, pols, max_ratings, split_name=label)
         raws.append(raw.assign(dataset=name))
     raw = pd.concat(raws, ignore_index=True)
     for name, g in raw.groupby("dataset", sort=False):
         tables.append(_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
                                dataset=name))  # fmt: skip
-    return {"summary": pd.concat(tables, ignore_index=True), "raw": raw}
+    summary = _chat_status(pd.concat(tables, ignore_index=True), chats, "rating")
+    return {"summary": summary, "raw": raw}
 
 
-def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES) -> dict:
+def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES,
+                    chat=None) -> dict:  # fmt: skip
     """Next action on later impressions (default ebnerd-sample)."""
     from alignuser.data.loaders import load_dataset
     from alignuser.evaluation.next_action import next_action, next_action_table
     from alignuser.evaluation.protocols import build_policies
 
     ds = load_dataset(data or shared_data() / "ebnerd-sample")
+    built: dict = {}
 
     def fn(train_ds, train_inter):
-        return build_policies(train_ds, train_inter, policies, 0, checkpoint)
+        built.update(build_policies(train_ds, train_inter, policies, 0, checkpoint, chat=chat))
+        return dict(built)
 
     raw = next_action(ds, fn, seeds=seeds)
-    return {"summary": _not_run(next_action_table(raw), checkpoint, policies), "raw": raw}
+    table = _not_run(next_action_table(raw), checkpoint, policies)
+    return {"summary": _chat_status(table, [built.get("chat")], "next_action"), "raw": raw}
 
 
 def read_train_config(path: str | Path):
@@ -170,13 +205,15 @@ def read_train_config(path: str | Path):
 
 
 def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
-                  policies=POLICIES, train_config=None, train_dir=None) -> dict:  # fmt: skip
+                  policies=POLICIES, train_config=None, train_dir=None,
+                  chat=None) -> dict:  # fmt: skip
     """System selection over ``worlds`` synthetic world seeds.
 
     ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
     :func:`read_train_config`) trains the learned policy per world on its train logs
     (folders under ``train_dir``, default temporary); the ``alignuser_training`` table then
-    holds each world's training wall time and validation metrics.
+    holds each world's training wall time and validation metrics. ``chat`` adds the
+    chat-model baseline (column ``sim_chat``, method ``sim_chat`` of the agreement).
     """
     from alignuser.evaluation.selection import (
         selection_agreement,
@@ -188,7 +225,8 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
         train_config = read_train_config(train_config)
     raw = system_selection(tuple(range(worlds)), policies=policies, n_users=n_users,
                            n_items=n_items, alignuser_checkpoint=checkpoint,
-                           alignuser_train=train_config, train_dir=train_dir)  # fmt: skip
+                           alignuser_train=train_config, train_dir=train_dir,
+                           chat=chat)  # fmt: skip
     agree = selection_agreement(raw)
     out = {"summary": selection_table(agree), "scores": raw, "agreement": agree}
     cols = [c for c in raw.columns if c.startswith("alignuser_")]
@@ -204,20 +242,22 @@ def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, see
     return judge_run(run_dir, chat_model=judge, n_sessions=n_sessions, seed=seed)
 
 
-def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float = 0.3) -> dict:
+def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float = 0.3,
+               chat=None) -> dict:  # fmt: skip
     """Predicted vs real CTR per position on the later pages of an impressions log."""
     from alignuser.evaluation.replay import run_replay as replay_run
 
-    return replay_run(data, seeds, checkpoint, test_fraction=test_fraction)
+    return replay_run(data, seeds, checkpoint, test_fraction=test_fraction, chat=chat)
 
 
 def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
-                 plots_dir=None) -> dict:  # fmt: skip
+                 plots_dir=None, chat=None) -> dict:  # fmt: skip
     """Macro fidelity: simulated vs human session statistics (Wasserstein, KS, plots)."""
     from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
 
     datas = None if data is None else [data]
-    return fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir)
+    return fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir,
+                        chat=chat)  # fmt: skip
 
 
 RUNNERS = {

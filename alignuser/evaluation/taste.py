@@ -7,7 +7,8 @@ built from the user's **train** history only. A watch is a "yes". Metrics are po
 (user, item) pairs: accuracy, precision, recall, F1 (precision 0 when nothing is watched),
 plus the AUC of the policy's watch score (threshold-free; 0.5 for the random policy).
 Users without a held-out item are skipped. The sample depends on ``(seed, m)`` only, so every
-policy sees the same items.
+policy sees the same items. A chat-model policy (``chat``) has no watch probability: its
+AUC is that of its 0/1 decisions (one model answer per page).
 
 Example:
     >>> import numpy as np
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.protocols import StateBuilder, rng_for, summarise
+from alignuser.evaluation.protocols import StateBuilder, is_chat, rng_for, summarise
 
 __all__ = ["binary_metrics", "sample_taste_items", "taste_discrimination", "taste_table"]
 
@@ -134,8 +135,12 @@ def taste_discrimination(
             y = sample["label"].to_numpy()[order]
             for k, (name, policy) in enumerate(policies.items()):
                 rng = rng_for(seed, 202, m, k)
-                score = watch_probabilities(policy, states, rng)
-                pred = decide_watch(policy, states, rng, mode)
+                if is_chat(policy):  # no probabilities: AUC of its one set of decisions
+                    pred = decide_watch(policy, states, rng, mode)
+                    score = pred.astype(float)
+                else:
+                    score = watch_probabilities(policy, states, rng)
+                    pred = decide_watch(policy, states, rng, mode)
                 rows.append({
                     "policy": name, "m": m, "seed": seed,
                     "users": sample["user_id"].nunique(), "pairs": len(y),
