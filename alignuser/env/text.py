@@ -87,13 +87,15 @@ def memory_line(title: str, rating: float | None, max_rating: int = 5) -> str:
     if rating is None:
         return f"I skipped {title}"
     r = int(rating) if float(rating).is_integer() else rating
-    if rating >= 0.8 * max_rating:
-        verb = "liked"
-    elif rating <= 0.4 * max_rating:
-        verb = "disliked"
-    else:
-        verb = "felt neutral about"
+    verb = {"neutral": "felt neutral about"}.get(v := verdict(rating, max_rating), v)
     return f"I {verb} {title} based on my review score of {r}"
+
+
+def verdict(rating: float, max_rating: int = 5) -> str:
+    """``liked`` (>= 0.8 * max), ``disliked`` (<= 0.4 * max) or ``neutral``."""
+    if rating >= 0.8 * max_rating:
+        return "liked"
+    return "disliked" if rating <= 0.4 * max_rating else "neutral"
 
 
 def render_item(index: int, item: ItemView) -> str:

@@ -53,7 +53,7 @@ from alignuser.data.dataset import Dataset
 from alignuser.data.tables import Catalog, Interactions
 from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.env.page import PageState
-from alignuser.env.text import compact_memory, memory_line
+from alignuser.env.text import memory_line, verdict
 from alignuser.env.views import CatalogView
 
 __all__ = [
@@ -168,8 +168,11 @@ def compact_result_text(
     changes = []
     for i, d in enumerate(action.decisions):
         if d.watch:
-            verb = compact_memory(memory_line("x", d.rating, max_rating), title=False)
-            changes.append(f"{i + 1} {verb}" if d.rating is not None else f"{i + 1} watched")
+            if d.rating is None:
+                changes.append(f"{i + 1} watched")
+            else:
+                r = int(d.rating) if float(d.rating).is_integer() else d.rating
+                changes.append(f"{i + 1} {verdict(d.rating, max_rating)} {r}")
     lines = ["CHANGES: " + (" ; ".join(changes) or "none")]
     if next_page is None:
         lines.append("END")
