@@ -76,13 +76,11 @@ def judge_model(spec: str, max_tokens: int = 128, temperature: float = 0.0, **kw
     Raises:
         ValueError: For any other spec form.
     """
+    from alignuser.evaluation.protocols import parse_chat_spec
     from alignuser.policy.server import openai_server_policy
 
-    kind, _, rest = spec.partition(":")
-    model, _, base_url = rest.partition("@")
-    if kind != "openai" or not model:
-        raise ValueError(f"judge model spec {spec!r}: expected 'openai:<model>[@<base_url>]'")
-    policy = openai_server_policy(base_url or None, model, max_tokens=max_tokens,
+    model, base_url = parse_chat_spec(spec, "judge model")
+    policy = openai_server_policy(base_url, model, max_tokens=max_tokens,
                                   temperature=temperature, **kwargs)  # fmt: skip
     return policy.chat_model
 

@@ -97,10 +97,11 @@ class StateBuilder:
         ]
 
 
-def parse_chat_spec(spec: str) -> tuple[str, str | None]:
+def parse_chat_spec(spec: str, what: str = "chat model") -> tuple[str, str | None]:
     """``(model, base_url)`` of a chat spec ``"openai:<model>[@<base_url>]"``.
 
-    The form of :func:`alignuser.evaluation.judge.judge_model`.
+    Shared by the chat baseline and :func:`alignuser.evaluation.judge.judge_model`; ``what``
+    names the spec in the error.
 
     Raises:
         ValueError: For any other form (naming the spec).
@@ -110,7 +111,7 @@ def parse_chat_spec(spec: str) -> tuple[str, str | None]:
     bad_url = "@" in rest and not base_url.startswith(("http://", "https://"))
     if kind != "openai" or not model.strip() or bad_url:
         raise ValueError(
-            f"chat model spec {spec!r}: expected 'openai:<model>[@<base_url>]', "
+            f"{what} spec {spec!r}: expected 'openai:<model>[@<base_url>]', "
             "e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1"
         )
     return model, base_url or None
