@@ -223,12 +223,16 @@ def _decider(policy, rng):
 
 
 def _restore_memory(
-    memory, prep: Prepared, run_dir: Path, label: str, step: int | None, agents: range
-) -> None:
-    """Fill a fresh memory (``step=None``) or restore it to the end of ``step``."""
+    memory, prep: Prepared, run_dir: Path, label: str, step: int | None, agents: range,
+    history: list,
+) -> None:  # fmt: skip
+    """Fill a fresh memory (``step=None``) or restore it to the end of ``step``.
+
+    ``history``: the ``agents``' seeded history memories (a Chroma store may already hold
+    them as its ``base``).
+    """
     from alignuser.simulation.checkpoint import memories_from_events
 
-    history = [r for i in agents for r in prep.history[i]]
     if hasattr(memory, "truncate_after"):  # a durable store: keep what it holds up to step
         memory.truncate_after(-2 if step is None else step)
         if step is None and not getattr(memory, "base", None):
@@ -315,7 +319,8 @@ def run_shard(
     writer.truncate_after(ckpt["step"] if ckpt else 0)
     history = [r for i in range(lo, hi) for r in prep.history[i]]
     memory = make_memory(scenario, prep.encoder, run_dir, label, shard, history)
-    _restore_memory(memory, prep, run_dir, label, ckpt["step"] if ckpt else None, range(lo, hi))
+    step = ckpt["step"] if ckpt else None
+    _restore_memory(memory, prep, run_dir, label, step, range(lo, hi), history)
     wom = None
     if scenario.social.graph != "none":
         matrix = prep.train.to_csr(
