@@ -23,18 +23,65 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _states(n: int):
+def _steps(n: int):
     from alignuser.data.synthetic import SyntheticWorld
     from alignuser.training.trajectories import from_impressions
 
     ds = SyntheticWorld(n_users=200, n_items=200, seed=0).dataset(n_sessions_per_user=2)
-    return [s.state for s in from_impressions(ds)][:n]
+    return from_impressions(ds)[:n]
 
 
-def _model(base: str, states, spec: str):
+def _train_rate(pm, steps, batch_size: int, n_steps: int, lora: bool) -> float:
+    """Pages/s of behaviour-cloning optimiser steps (forward, backward, update)."""
+    import torch
+
+    from alignuser.policy.model import _wrap_lora
+    from alignuser.training.losses import bc_loss
+
+    if lora:
+        pm.lm = _wrap_lora(pm.lm, {}, seed=0)
+    params = [p for p in pm.lm.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    pm.lm.train()
+    batches = [steps[i : i + batch_size] for i in range(0, len(steps), batch_size)]
+    batches = [b for b in batches if len(b) == batch_size] or [steps[:batch_size]]
+
+    def one(b):
+        enc = pm.encode([s.state for s in b], [s.action for s in b])
+        loss = bc_loss(pm.forward(enc, lm_loss=False), enc)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        float(loss.detach())  # waits for the device
+
+    for b in batches[: n_steps if pm.device.type != "cpu" else 1]:  # warm-up, see _rate
+        one(b)
+    t = time.perf_counter()
+    for k in range(n_steps):
+        one(batches[k % len(batches)])
+    return n_steps * batch_size / (time.perf_counter() - t)
+
+
+def _model(base: str, states, spec: str, arch: str | None):
     from alignuser.env.text import render_state_compact
     from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
+
+    dtype = "bfloat16" if spec == "bf16" else "float32"
+    if base == "smollm2" and arch:
+        # the same architecture and tokenizer with random weights: speed does not depend on
+        # the weights, and the 0.5 GB checkpoint does not travel to a lent GPU machine
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        torch.manual_seed(0)
+        config = AutoConfig.from_pretrained(arch)
+        lm = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+        tok = AutoTokenizer.from_pretrained(arch)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        info = {"base": base, "max_rating": 5, "dtype": dtype, "add_bos": False, "slot": " ?"}
+        return PolicyModel(lm, tok, info)
 
     if base == "tiny":
         layers, width = (int(x) for x in spec.split("x"))
@@ -42,11 +89,12 @@ def _model(base: str, states, spec: str):
         return PolicyModel.create(
             "tiny", corpus=[render_state_compact(s) for s in states], tiny=tiny
         )
-    return PolicyModel.create(base, dtype="bfloat16" if spec == "bf16" else "float32")
+    return PolicyModel.create(base, dtype=dtype)
 
 
 def _rate(pm, states, batch_size: int) -> float:
-    pm.score(states[: min(8, len(states))], batch_size=batch_size)  # warm-up
+    # warm-up: on a GPU every new padded length picks its kernels once, so see them all
+    pm.score(states if pm.device.type != "cpu" else states[:8], batch_size=batch_size)
     t = time.perf_counter()
     pm.score(states, batch_size=batch_size)
     return len(states) / (time.perf_counter() - t)
@@ -58,21 +106,40 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=256)
     ap.add_argument("--single", type=int, default=48, help="pages timed one by one")
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--train-steps", type=int, default=0, help="also time N training steps")
+    ap.add_argument("--train-batch", type=int, default=16)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    ap.add_argument(
+        "--smollm2-arch",
+        default=None,
+        help="folder with SmolLM2's config.json and tokenizer: time that architecture with "
+        "random weights (for a machine without the converted checkpoint)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "policy_speed.md"))
     args = ap.parse_args()
     import torch
 
-    states = _states(args.pages)
+    steps = _steps(args.pages)
+    states = [s.state for s in steps]
     items = np.mean([len(s.items) for s in states])
     rows = []
     for entry in args.bases.split(","):
         base, spec = entry.split(":")
-        pm = _model(base, states, spec)
+        pm = _model(base, states, spec, args.smollm2_arch).to(args.device)
         n_params = sum(p.numel() for p in pm.lm.parameters())
         batched = _rate(pm, states, args.batch)
         single = _rate(pm, states[: args.single], 1)
-        rows.append((f"{base} {spec}", n_params, batched, single))
+        note = " (random weights)" if base == "smollm2" and args.smollm2_arch else ""
+        train = (
+            _train_rate(pm, steps, args.train_batch, args.train_steps, lora=base != "tiny")
+            if args.train_steps
+            else float("nan")
+        )
+        rows.append((f"{base} {spec}{note}", n_params, batched, single, train))
         print(rows[-1], flush=True)
+    device = args.device
+    if device.startswith("cuda"):
+        device += f" ({torch.cuda.get_device_name(torch.device(args.device))})"
     lines = [
         "# Policy scoring speed (decisions = pages per second)",
         "",
@@ -80,14 +147,22 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs visible, torch threads "
         f"{torch.get_num_threads()}, Python {platform.python_version()}, torch {torch.__version__}; "
         f"load average {os.getloadavg()[0]:.1f} at the end (other jobs share the CPUs; "
-        "compare rows of one run only).",
+        f"compare rows of one run only); device {device}.",
         f"Pages: {len(states)} synthetic-world pages, {items:.1f} items each; batch {args.batch}.",
         "",
-        "| base | parameters | batched pages/s | one-by-one pages/s | speed-up |",
-        "|---|---:|---:|---:|---:|",
+        "| base | parameters | batched pages/s | one-by-one pages/s | speed-up |"
+        + (" training pages/s |" if args.train_steps else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|" if args.train_steps else ""),
     ]
-    for name, n, b, s in rows:
-        lines.append(f"| {name} | {n / 1e6:.2f} M | {b:.0f} | {s:.1f} | {b / s:.1f}x |")
+    if args.train_steps:
+        lines.insert(
+            -3,
+            f"Training: {args.train_steps} behaviour-cloning steps of {args.train_batch} pages "
+            "(all weights for tiny bases, a LoRA adapter r=8 on q/k/v/o for pretrained ones).",
+        )
+    for name, n, b, s, tr in rows:
+        extra = f" {tr:.0f} |" if args.train_steps else ""
+        lines.append(f"| {name} | {n / 1e6:.2f} M | {b:.0f} | {s:.1f} | {b / s:.1f}x |{extra}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -188,6 +188,12 @@ class PolicyModel:
             raise ValueError(f"unknown base {base!r}; known: tiny, smollm2, local")
         return cls(lm, tok, info)
 
+    def to(self, device: str) -> PolicyModel:
+        """Move the model to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...); returns self."""
+        self.lm.to(device)
+        self.device = next(self.lm.parameters()).device
+        return self
+
     def result_of(self, step) -> str:
         """A trajectory step's world-model target in this model's text (compact or full)."""
         return step.result_compact if self.compact and step.result_compact else step.result
