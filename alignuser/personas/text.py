@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from alignuser.personas.persona import Persona
@@ -118,6 +119,37 @@ def render_persona(persona: Persona) -> str:
     return " ".join(sentences)
 
 
+def _sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.!?])\s+", text.strip())
+
+
+def _taste_parts(sentence: str) -> list[tuple[str, list[str]]]:
+    """``"Loves A, B and C; dislikes D."`` -> ``[("loves", [A, B, C]), ("dislikes", [D])]``."""
+    out = []
+    for part in sentence.rstrip(".").split("; "):
+        verb, _, genres = part.partition(" ")
+        out.append((verb.lower(), re.split(r", | and ", genres)))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def persona_genres(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The liked and disliked genres named in a persona paragraph (:func:`render_persona`).
+
+    Example:
+        >>> liked, disliked = persona_genres("A viewer. Loves Drama and Film-Noir; dislikes "
+        ...     "Horror. A picky rater who rates below the crowd.")
+        >>> sorted(liked), sorted(disliked)
+        (['Drama', 'Film-Noir'], ['Horror'])
+    """
+    found: dict[str, set[str]] = {"loves": set(), "dislikes": set()}
+    for sentence in _sentences(text):
+        if _TASTE_RE.match(sentence):
+            for verb, genres in _taste_parts(sentence):
+                found.setdefault(verb, set()).update(genres)
+    return frozenset(found["loves"]), frozenset(found["dislikes"])
+
+
 def compact_persona(text: str) -> str:
     """The paragraph of :func:`render_persona` as keywords, for small policies.
 
@@ -131,13 +163,12 @@ def compact_persona(text: str) -> str:
         '25-34 writer ; loves Drama Romance ; dislikes Horror ; picky rater ; patient'
     """
     words = []
-    for i, sentence in enumerate(re.split(r"(?<=[.!?])\s+", text.strip())):
+    for i, sentence in enumerate(_sentences(text)):
         if sentence in _KEYWORDS:
             words.append(_KEYWORDS[sentence])
         elif _TASTE_RE.match(sentence):
-            for part in sentence.rstrip(".").split("; "):
-                verb, _, genres = part.partition(" ")
-                words.append(f"{verb.lower()} {genres.replace(', ', ' ').replace(' and ', ' ')}")
+            for verb, genres in _taste_parts(sentence):
+                words.append(f"{verb} {' '.join(genres)}")
         elif i == 0 and re.match(r"^An? .+\.$", sentence):
             words.append(sentence.split(" ", 1)[1].rstrip(".").replace(" year old", ""))
         elif sentence:

@@ -6,6 +6,7 @@ A checkpoint folder holds::
     model/             full weights (model.safetensors + config.json), for tiny / full fine-tune
     adapter/           or a LoRA adapter (adapter_model.safetensors), for pretrained bases
     tokenizer/         the tokenizer (tokenizer.json ...)
+    cue_head.safetensors   the linear cue head, when the model has one
 
 Example:
     >>> from alignuser.policy.checkpoint import load_policy_model, save_policy_model
@@ -48,6 +49,11 @@ def save_policy_model(pm, folder: str | Path, meta: dict[str, Any] | None = None
     is_lora = hasattr(pm.lm, "peft_config")
     pm.lm.save_pretrained(folder / ("adapter" if is_lora else "model"), safe_serialization=True)
     pm.tokenizer.save_pretrained(folder / "tokenizer")
+    if pm.cue_head is not None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in pm.cue_head.state_dict().items()}
+        save_file(state, str(folder / "cue_head.safetensors"))
     doc = {
         "format_version": FORMAT_VERSION,
         "info": pm.info,
@@ -92,4 +98,12 @@ def load_policy_model(folder: str | Path, device: str = "cpu"):
     else:
         lm = AutoModelForCausalLM.from_pretrained(folder / "model", dtype=dtype)
     lm.to(device).eval()
-    return PolicyModel(lm, tok, info)
+    pm = PolicyModel(lm, tok, info)
+    if pm.cue_head is not None:
+        from safetensors.torch import load_file
+
+        path = folder / "cue_head.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing (policy.json says the model has cues)")
+        pm.cue_head.load_state_dict(load_file(str(path), device=str(pm.device)))
+    return pm

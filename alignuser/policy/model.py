@@ -87,6 +87,7 @@ class EncodedBatch:
     item_mask: Any
     n_items: list[int]
     targets: dict[str, Any] = field(default_factory=dict)
+    cues: Any = None
 
 
 def filled_action_text(action: PageAction) -> str:
@@ -132,7 +133,20 @@ class PolicyModel:
             )
         self.compact = render == "compact2"
         self.render = render_state_compact if self.compact else render_state
+        self.cue_head = None
+        if self.info.get("cues"):
+            from alignuser.policy.cues import CUE_NAMES, make_cue_head
+
+            names = tuple(self.info["cues"].get("names", ()))
+            if names != CUE_NAMES:
+                raise ValueError(
+                    f"this checkpoint's cue head reads cues {list(names)}, this version "
+                    f"computes {list(CUE_NAMES)}; retrain it with `alignuser train`"
+                )
+            self.cue_head = make_cue_head(self.max_rating)
         self.device = next(lm.parameters()).device
+        if self.cue_head is not None:
+            self.cue_head.to(self.device)
         self._resolve_tokens()
 
     # ------------------------------------------------------------------ construction
@@ -149,6 +163,7 @@ class PolicyModel:
         max_rating: int = 5,
         dtype: str = "float32",
         seed: int = 0,
+        cues: bool = True,
     ) -> PolicyModel:
         """Build a fresh policy model on a base.
 
@@ -162,10 +177,15 @@ class PolicyModel:
             max_rating: Top of the rating scale the model scores.
             dtype: Weights dtype for pretrained bases.
             seed: Initialisation seed.
+            cues: Add the linear cue head (:mod:`alignuser.policy.cues`) beside the LM.
         """
         from alignuser.policy import bases
 
         info: dict[str, Any] = {"base": base, "max_rating": max_rating, "dtype": dtype}
+        if cues:
+            from alignuser.policy.cues import CUE_NAMES, CUE_VERSION
+
+            info["cues"] = {"version": CUE_VERSION, "names": list(CUE_NAMES)}
         if base == "tiny":
             spec = tiny or bases.TinySpec()
             lm, tok = bases.build_tiny(corpus, spec, seed=seed)
@@ -192,7 +212,16 @@ class PolicyModel:
         """Move the model to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...); returns self."""
         self.lm.to(device)
         self.device = next(self.lm.parameters()).device
+        if self.cue_head is not None:
+            self.cue_head.to(self.device)
         return self
+
+    def parameters(self) -> list[Any]:
+        """The trainable parameters: the LM's (or its adapter's), then the cue head's."""
+        params = [p for p in self.lm.parameters() if p.requires_grad]
+        if self.cue_head is not None:
+            params += list(self.cue_head.parameters())
+        return params
 
     def result_of(self, step) -> str:
         """A trajectory step's world-model target in this model's text (compact or full)."""
@@ -369,6 +398,11 @@ class PolicyModel:
                 rpos[k, :n] = torch.tensor(r)
                 imask[k, :n] = True
             xpos[k] = x
+        cues = None
+        if self.cue_head is not None:
+            from alignuser.policy.cues import batch_cues
+
+            cues = batch_cues(states, n_max)
         targets: dict[str, Any] = {}
         if actions is not None:
             wt = torch.zeros((b, n_max), dtype=torch.long)
@@ -391,6 +425,7 @@ class PolicyModel:
             imask,
             [len(s.items) for s in states],
             targets,
+            cues,
         )
 
     # ------------------------------------------------------------------ forward
@@ -434,6 +469,10 @@ class PolicyModel:
             "exit": head(hx)[..., label_ids[nw + nr :]].float(),
             "lm_loss": None,
         }
+        if self.cue_head is not None and batch.cues is not None:
+            d = self.cue_head(batch.cues.to(dev))  # (B, N, 1 + R)
+            res["watch"] = res["watch"] + torch.cat([torch.zeros_like(d[..., :1]), d[..., :1]], -1)
+            res["rating"] = res["rating"] + d[..., 1:]
         if lm_loss:
             labels = batch.lm_labels.to(dev)
             tgt = labels[:, 1:]

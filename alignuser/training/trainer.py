@@ -70,6 +70,9 @@ class TrainConfig(BaseModel):
             when the dataset has them).
         wm_epochs / align_epochs: Epochs of stage 1 / stage 2.
         use_bc / use_wm / use_cf: Switch each loss term (and stage 1 with ``use_wm``).
+        cue_head: Learn the linear head on the items' numeric cues beside the LM
+            (:mod:`alignuser.policy.cues`), fitted alone at the start of stage 2 and then
+            with the LM; ``False`` = the LM alone.
         lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
         k_alternatives: Counterfactuals per human step.
         popularity_alpha: Rating-log pages: unconsumed items are sampled with probability
@@ -111,6 +114,7 @@ class TrainConfig(BaseModel):
     use_bc: bool = True
     use_wm: bool = True
     use_cf: bool = True
+    cue_head: bool = True
     lambda_wm: float = 0.5
     lambda_cr: float = 0.5
     k_alternatives: int = 3
@@ -279,14 +283,16 @@ class _Run:
                 max_rating=max((s.state.max_rating for s in train_steps), default=5),
                 dtype=config.dtype,
                 seed=config.seed,
+                cues=config.cue_head,
             )
             self.opt = self._optimizer()
 
     def _optimizer(self):
         import torch
 
-        params = [p for p in self.pm.lm.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        return torch.optim.AdamW(
+            self.pm.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
 
     def new_stage_optimizer(self) -> None:
         self.opt = self._optimizer()
@@ -433,6 +439,13 @@ def train_on_steps(
             continue
         if st["stage"] < stage:
             st.update(stage=stage, epoch=0, batch=0)
+        if stage == 2 and pm.cue_head is not None and st["epoch"] == st["batch"] == 0:
+            from alignuser.policy.cues import fit_cue_head
+
+            fit = fit_cue_head(
+                pm.cue_head, [s.state for s in train_steps], [s.action for s in train_steps]
+            )
+            st["history"].append({"stage": 2, "step": st["global_step"], "cue_fit": fit})
         if stage == 2 and cfg.use_cf:
             alts, refl = _counterfactuals(run, train_steps)
         done_in_stage = 0
@@ -474,7 +487,7 @@ def train_on_steps(
                 run.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(pm.lm.parameters(), cfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(pm.parameters(), cfg.grad_clip)
                 run.opt.step()
                 st["global_step"] += 1
                 st["batch"] = b_idx + 1

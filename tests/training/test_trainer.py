@@ -96,12 +96,13 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path):
         train_on_steps(cfg.model_copy(update={"lr": 1e-4}), train, valid, tmp_path / "cut")
 
 
-@pytest.mark.slow
 def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
     """On held-out logs P(watch) ranks true clicks well above chance and above popularity.
 
-    Slow (tens of minutes on 2 CPU cores): a from-scratch model needs a few thousand pages
-    before it reads persona x genre matches; short budgets only learn popularity/position.
+    The synthetic world's training budget (about 1.5 min on 2 cores): the tiny 2x64 base,
+    one epoch per stage. The bar is 60% of the true model's margin over chance; the
+    observable cues cap a logistic regression at about 0.68 AUC here (true model 0.775),
+    since personas and the taste cue are estimated from a few watches per user.
     """
     from alignuser.data.synthetic import SyntheticWorld
     from alignuser.policy.alignuser_policy import AlignUserPolicy
@@ -112,11 +113,11 @@ def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
     world = SyntheticWorld(n_users=300, n_items=150, seed=3)
     ds = world.dataset(n_sessions_per_user=5, seed=2)
     cfg = TrainConfig(
+        tiny={"n_layers": 2, "d_model": 64, "n_heads": 2},
         wm_epochs=1,
-        align_epochs=6,
+        align_epochs=1,
         batch_size=32,
         eval_every=100,
-        patience=5,
         max_valid_steps=600,
         cf_predicted=1,
     )
