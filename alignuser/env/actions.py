@@ -45,10 +45,13 @@ class PageAction:
     Attributes:
         decisions: One decision per item, in page order.
         exit: True to end the session after this page, False for the next page.
+        rationale: Optional free-text reason the policy gave before deciding (a "thought";
+            see :mod:`alignuser.policy.thoughts`), ``None`` when it gave none.
     """
 
     decisions: tuple[ItemDecision, ...]
     exit: bool
+    rationale: str | None = None
 
     def __post_init__(self):
         ids = [d.item_id for d in self.decisions]

@@ -75,6 +75,10 @@ class AlignUserPolicy:
         temperature: Sampling temperature on every decision (1.0 = the model's own odds).
         greedy: Take the most likely decision everywhere (for evaluation).
         batch_size: Pages per forward pass.
+        checkpoint: A checkpoint folder, instead of ``model``.
+        thoughts: Write a free-text rationale before deciding (off by default; see
+            :meth:`decide` and :mod:`alignuser.policy.thoughts`).
+        thought_tokens: Most tokens per rationale.
 
     Example:
         >>> policy = AlignUserPolicy(model, greedy=True)  # doctest: +SKIP
@@ -90,6 +94,8 @@ class AlignUserPolicy:
         greedy: bool = False,
         batch_size: int = 64,
         checkpoint: str | Path | None = None,
+        thoughts: bool = False,
+        thought_tokens: int = 64,
     ):
         model = model if model is not None else checkpoint
         if model is None:
@@ -104,6 +110,8 @@ class AlignUserPolicy:
         self.temperature = float(temperature)
         self.greedy = bool(greedy)
         self.batch_size = int(batch_size)
+        self.thoughts = bool(thoughts)
+        self.thought_tokens = int(thought_tokens)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs: Any):
@@ -117,13 +125,30 @@ class AlignUserPolicy:
         return self.model.score(list(states), batch_size=self.batch_size)
 
     def decide(self, states: Sequence[PageState], rng: np.random.Generator) -> list[PageAction]:
-        """One legal action per state, sampled (or greedy) from the model's distributions."""
+        """One legal action per state, sampled (or greedy) from the model's distributions.
+
+        With ``thoughts=True`` the model first writes a rationale per page (greedy text, many
+        forward passes: for inspection, not for large populations), decides after reading
+        it, and the action carries it as ``rationale``.
+        """
         if not states:
             return []
-        scores = self.scores(states)
+        if not self.thoughts:
+            scores = self.scores(states)
+            return [
+                scores_to_action(s, sc, rng, self.temperature, self.greedy)
+                for s, sc in zip(states, scores)
+            ]
+        import dataclasses
+
+        states = list(states)
+        thoughts = self.model.generate_thoughts(states, self.thought_tokens, self.batch_size)
+        scores = self.model.score(states, batch_size=self.batch_size, thoughts=thoughts)
         return [
-            scores_to_action(s, sc, rng, self.temperature, self.greedy)
-            for s, sc in zip(states, scores)
+            dataclasses.replace(
+                scores_to_action(s, sc, rng, self.temperature, self.greedy), rationale=t
+            )
+            for s, sc, t in zip(states, scores, thoughts)
         ]
 
     def satisfaction(

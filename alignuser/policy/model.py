@@ -25,6 +25,11 @@ conditionally independent given the state, and an item's decision sees the items
 not below; the exit probability does not see what was watched on this page. This is the
 price of one-pass scoring.
 
+A linear **cue head** (:mod:`alignuser.policy.cues`) adds ``w · cues(item)`` to each item's
+watch logit and ``W · cues(item)`` to its rating logits, from the numbers of the item line
+(mean rating, popularity, taste, persona genres, rater bias, position, page); checkpoints
+record whether a model has one (``info["cues"]``).
+
 Training appends the world-model segment after the last slot (causal attention keeps the slot
 outputs identical to inference): ``TAKEN:`` (watch/skip and next/exit, without ratings) then
 ``RESULT:`` (memory changes and the next page). The counterfactual-alignment sequence uses the
@@ -484,8 +489,21 @@ class PolicyModel:
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, states: Sequence[PageState], batch_size: int = 64) -> list[PageScores]:
-        """Decision distributions for every page, batched (one forward pass per batch)."""
+    def score(
+        self,
+        states: Sequence[PageState],
+        batch_size: int = 64,
+        thoughts: Sequence[str] | None = None,
+    ) -> list[PageScores]:
+        """Decision distributions for every page, batched (one forward pass per batch).
+
+        Args:
+            states: Page states.
+            batch_size: Pages per forward pass.
+            thoughts: Optional rationale per state (:meth:`generate_thoughts`): the decisions
+                are then read after it, in the block layout (state, ``REFLECTION:``, action),
+                the order counterfactual alignment trained.
+        """
         import torch
 
         self.lm.eval()
@@ -494,7 +512,8 @@ class PolicyModel:
         with torch.inference_mode():
             for start in range(0, len(states), batch_size):
                 idx = order[start : start + batch_size]
-                batch = self.encode([states[i] for i in idx])
+                refl = None if thoughts is None else [thoughts[i] for i in idx]
+                batch = self.encode([states[i] for i in idx], reflections=refl)
                 r = self.forward(batch, lm_loss=False)
                 pw = torch.softmax(r["watch"], -1)[..., 1].cpu().numpy()
                 pr = self._rating_probs(r["rating"], [states[i] for i in idx]).cpu().numpy()
@@ -532,20 +551,49 @@ class PolicyModel:
             changes_only: Stop at the next-page header (``PAGE``/``END``, word-level bases
                 only): enough for counterfactual outcomes and much cheaper.
         """
-        import torch
-
-        self.lm.eval()
         taken = self._texts_ids([taken_text(a) for a in actions])
         prompts = []
         for (head, items), tk in zip(self._state_ids(states), taken):
             ids = self.build_sequence(head, items)[0]
             prompts.append([*ids, *self._piece("\nTAKEN:\n"), *tk, *self._piece("\nRESULT:\n")])
+        stop: list[int] = []
+        if changes_only and self.info.get("add_bos"):
+            stop = [*self._piece("PAGE")[:1], *self._piece("END")[:1]]
+        return self._generate(prompts, max_new_tokens, batch_size, stop)
+
+    def generate_thoughts(
+        self, states: Sequence[PageState], max_new_tokens: int = 64, batch_size: int = 64
+    ) -> list[str]:
+        """A free-text rationale per page, before any decision (greedy, off the hot path).
+
+        The model continues ``<state> REFLECTION:`` up to the end of the line: after
+        counterfactual alignment that is a reflection in the reflector's words (context,
+        persona, future outcomes, lesson), the policy's "thought". Score the page after it
+        with ``score(states, thoughts=...)``; check that the two agree with
+        :func:`alignuser.policy.thoughts.thought_action_consistency`.
+        """
+        prompts = [
+            [*head, *[t for it in items for t in it], *self._piece("REFLECTION:")]
+            for head, items in self._state_ids(states)
+        ]
+        if self.info.get("add_bos"):  # word-level tiny bases drop newlines: stop at ACTION
+            stop = self._piece("ACTION:")[:1]
+        else:
+            stop = [i for i in self._piece("\n") if not self.tokenizer.decode([i]).strip()][-1:]
+        texts = self._generate(prompts, max_new_tokens, batch_size, stop)
+        return [t.split("\n")[0].split("ACTION")[0].strip() for t in texts]
+
+    def _generate(
+        self, prompts: list[list[int]], max_new_tokens: int, batch_size: int, stop: list[int]
+    ) -> list[str]:
+        """Greedy continuations of token-id prompts (left-padded batches, shortest first)."""
+        import torch
+
+        self.lm.eval()
         outs: list[str] = [""] * len(prompts)
         order = np.argsort([len(p) for p in prompts], kind="stable")
         pad = self.tokenizer.pad_token_id
-        eos: list[int] = [self.tokenizer.eos_token_id]
-        if changes_only and self.info.get("add_bos"):
-            eos += [*self._piece("PAGE")[:1], *self._piece("END")[:1]]
+        eos: list[int] = [self.tokenizer.eos_token_id, *stop]
         with torch.inference_mode():
             for start in range(0, len(prompts), batch_size):
                 idx = order[start : start + batch_size]

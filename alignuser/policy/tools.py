@@ -87,12 +87,19 @@ def action_to_dict(action: PageAction) -> dict[str, Any]:
     decisions = [
         {"item_id": x.item_id, "watch": x.watch, "rating": x.rating} for x in action.decisions
     ]
-    return {"decisions": decisions, "exit": action.exit}
+    out: dict[str, Any] = {"decisions": decisions, "exit": action.exit}
+    if action.rationale is not None:
+        out["rationale"] = action.rationale
+    return out
 
 
 def action_from_dict(d: dict[str, Any]) -> PageAction:
     """Inverse of :func:`action_to_dict`."""
-    return PageAction(tuple(ItemDecision(**x) for x in d["decisions"]), exit=bool(d["exit"]))
+    return PageAction(
+        tuple(ItemDecision(**x) for x in d["decisions"]),
+        exit=bool(d["exit"]),
+        rationale=d.get("rationale"),
+    )
 
 
 _Opaque = PlainSerializer(lambda v: repr(v), return_type=str)

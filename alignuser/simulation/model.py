@@ -384,13 +384,16 @@ class PopulationModel(mesa.Model):
         actions = self._decide(active, states, step)
         self.timings["policy"] += time.perf_counter() - t0
 
-        events, memories, finished = [], [], []
+        events, memories, finished, thoughts = [], [], [], []
         liked_agents, liked_items, liked_ratings, liked_titles = [], [], [], []
         like_at = 0.8 * self.max_rating
         for a, p, action in zip(active, pages, actions):
             titles = [self.view.titles[i] for i in p]
             ev, mem, done = a.apply(action, step, titles, self.max_rating)
             events.extend(ev)
+            if action.rationale is not None and ev:
+                keys = ("step", "agent_id", "user_id", "session", "page")
+                thoughts.append({**{k: ev[0][k] for k in keys}, "thought": action.rationale})
             memories.extend(mem)
             for m in mem:
                 self.last["watches"] += 1
@@ -453,6 +456,7 @@ class PopulationModel(mesa.Model):
             tag = {"recommender": self.label, "seed": self.seed_value}
             self.writer.add_events([{**tag, **e} for e in events])
             self.writer.add_sessions([{**tag, **r} for r in session_rows])
+            self.writer.add_thoughts([{**tag, **r} for r in thoughts])
             self.writer.flush(step)
         self._collect()
         self.running = self._pending()

@@ -6,6 +6,9 @@ Layout of ``RUN_DIR`` (documented in the README, "Where results land")::
     manifest.json            versions, seed, status, timings per recommender
     events/<label>/part-*.parquet     one row per item shown (written every step)
     sessions/<label>/part-*.parquet   one row per finished session
+    thoughts/<label>/part-*.parquet   one row per page the policy explained (only with a
+                             policy that writes rationales, e.g. ``alignuser`` with
+                             ``thoughts: true``)
     series/<label>.parquet   Mesa DataCollector model series (per step)
     metrics.json, metrics.md macro outcomes with bootstrap 95% CIs, ranking
     report.html              tables and plots
@@ -14,7 +17,8 @@ Layout of ``RUN_DIR`` (documented in the README, "Where results land")::
 Event columns: ``recommender, seed, step, agent_id, user_id, session, page, position,
 item_id, watched, rating, exit``. Session columns: ``recommender, seed, agent_id, user_id,
 session, start_step, end_step, pages, shown, watches, likes, mean_rating, exit_page,
-exited, satisfaction``.
+exited, satisfaction``. Thought columns: ``recommender, seed, step, agent_id, user_id,
+session, page, thought``.
 
 Parts are named by step (``part-000012.parquet`` holds step 12) and written atomically
 (temporary name, then rename), so a killed run leaves only complete files; a resumed run
@@ -36,6 +40,9 @@ EVENT_COLUMNS = [
 SESSION_COLUMNS = [
     "recommender", "seed", "agent_id", "user_id", "session", "start_step", "end_step",
     "pages", "shown", "watches", "likes", "mean_rating", "exit_page", "exited", "satisfaction",
+]  # fmt: skip
+THOUGHT_COLUMNS = [
+    "recommender", "seed", "step", "agent_id", "user_id", "session", "page", "thought",
 ]  # fmt: skip
 
 
@@ -63,6 +70,7 @@ class RunWriter:
         self.prefix = "part-" if shard is None else f"part-s{shard:04d}-"
         self._events: list[dict] = []
         self._sessions: list[dict] = []
+        self._thoughts: list[dict] = []
 
     def add_events(self, rows: list[dict]) -> None:
         """Buffer event rows (flushed by :meth:`flush`)."""
@@ -71,6 +79,10 @@ class RunWriter:
     def add_sessions(self, rows: list[dict]) -> None:
         """Buffer session rows."""
         self._sessions.extend(rows)
+
+    def add_thoughts(self, rows: list[dict]) -> None:
+        """Buffer thought rows (pages a policy explained)."""
+        self._thoughts.extend(rows)
 
     def flush(self, step: int) -> None:
         """Write the buffered rows of ``step`` as its part files."""
@@ -81,7 +93,10 @@ class RunWriter:
         if self._sessions:
             frame = pd.DataFrame(self._sessions, columns=SESSION_COLUMNS)
             _atomic_parquet(frame, self.run_dir / "sessions" / self.label / name)
-        self._events, self._sessions = [], []
+        if self._thoughts:
+            frame = pd.DataFrame(self._thoughts, columns=THOUGHT_COLUMNS)
+            _atomic_parquet(frame, self.run_dir / "thoughts" / self.label / name)
+        self._events, self._sessions, self._thoughts = [], [], []
 
     def _own(self, name: str) -> bool:
         return name.startswith(self.prefix) and (self.shard is not None or name[5] != "s")
@@ -93,7 +108,7 @@ class RunWriter:
             The number of files removed.
         """
         removed = 0
-        for kind in ("events", "sessions"):
+        for kind in ("events", "sessions", "thoughts"):
             for f in (self.run_dir / kind / self.label).glob(self.prefix + "*"):
                 if not self._own(f.name):
                     continue
@@ -125,6 +140,11 @@ def read_events(run_dir: str | Path) -> pd.DataFrame:
 def read_sessions(run_dir: str | Path) -> pd.DataFrame:
     """All finished sessions of a run."""
     return _read_parts(Path(run_dir) / "sessions", SESSION_COLUMNS)
+
+
+def read_thoughts(run_dir: str | Path) -> pd.DataFrame:
+    """The rationales a run's policy wrote (empty when it wrote none)."""
+    return _read_parts(Path(run_dir) / "thoughts", THOUGHT_COLUMNS)
 
 
 def read_manifest(run_dir: str | Path) -> dict:
