@@ -4,7 +4,8 @@ With ``AlignUserPolicy(thoughts=True)`` the policy first writes a rationale for 
 (:meth:`~alignuser.policy.model.PolicyModel.generate_thoughts`, the reflection format it was
 aligned on: ``CONTEXT: watched <titles...>, skipped <titles...>. PERSONA: ... LESSON: ...``)
 and then decides after reading it. This module reads back which items the rationale says are
-watched and which skipped, and compares that with the decisions taken:
+watched and which skipped (by title, or by page position, ``item 2``, the way reflections for
+compact-state models name items), and compares that with the decisions taken:
 
 * ``coverage``: share of the page's items the rationale names as watched or skipped;
 * ``agreement``: among the named items, share whose decision matches the rationale;
@@ -55,16 +56,11 @@ def said_watched(thought: str, state: PageState) -> list[bool | None]:
     """Per item: ``True`` named as watched, ``False`` as skipped, ``None`` not named."""
     watched, skipped = _parts(thought)
     out: list[bool | None] = []
-    for it in state.items:
-        title = _norm(it.title)
-        if len(title.strip()) == 0:
-            out.append(None)
-        elif title in watched and title not in skipped:
-            out.append(True)
-        elif title in skipped and title not in watched:
-            out.append(False)
-        else:
-            out.append(None)
+    for j, it in enumerate(state.items):
+        names = [f" item {j + 1} "] + ([_norm(it.title)] if it.title.strip() else [])
+        in_w = any(n in watched for n in names)
+        in_s = any(n in skipped for n in names)
+        out.append(None if in_w == in_s else in_w)
     return out
 
 

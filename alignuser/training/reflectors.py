@@ -32,12 +32,14 @@ from alignuser.training.counterfactual import describe_difference
 __all__ = ["ChatModelReflector", "TemplateReflector", "outcome_summary", "reflection_prompt"]
 
 
-def _evidence(similar: Sequence[str]) -> str:
+def _evidence(similar: Sequence[str], titles: bool = True) -> str:
     if not similar:
         return "no similar memory"
     first = similar[0]
     for verb in ("disliked", "liked", "felt neutral about"):
         if first.startswith(f"I {verb} "):
+            if not titles:  # the compact state shows the verdict of a similar item, not its title
+                return "similar " + verb.replace("felt neutral about", "neutral")
             return f"{verb} {first[len(f'I {verb} ') :].split(' based on')[0]}".replace(
                 "felt neutral about", "neutral on"
             )
@@ -67,6 +69,9 @@ class TemplateReflector:
 
     Args:
         max_alternatives: At most this many alternatives are described.
+        compact: Name items by page position (``item 2``) and similar memories by their
+            verdict, for models that read the compact state, which has no titles: a
+            reflection should only say what its reader can see.
 
     Example:
         >>> r = TemplateReflector()
@@ -74,8 +79,9 @@ class TemplateReflector:
         ...                    "predicted": preds}])[0]  # doctest: +SKIP
     """
 
-    def __init__(self, max_alternatives: int = 2):
+    def __init__(self, max_alternatives: int = 2, compact: bool = False):
         self.max_alternatives = max_alternatives
+        self.compact = compact
 
     def reflect(self, batch: Sequence[dict[str, Any]]) -> list[str]:
         """One reflection per batch item."""
@@ -83,8 +89,11 @@ class TemplateReflector:
 
     def _one(self, b: dict[str, Any]) -> str:
         state, human = b["state"], b["human"]
-        titles = {v.item_id: v.title for v in state.items}
-        ev = {v.item_id: _evidence(v.similar) for v in state.items}
+        if self.compact:
+            titles = {v.item_id: f"item {j + 1}" for j, v in enumerate(state.items)}
+        else:
+            titles = {v.item_id: v.title for v in state.items}
+        ev = {v.item_id: _evidence(v.similar, not self.compact) for v in state.items}
         watched = [d for d in human.decisions if d.watch]
         skipped = [d for d in human.decisions if not d.watch]
         ctx = []
@@ -105,8 +114,9 @@ class TemplateReflector:
             : self.max_alternatives
         ]:
             future.append(f"{describe_difference(human, alt, titles)} -> {outcome_summary(pred)}")
-        pos = sum(1 for d in watched if ev[d.item_id].startswith("liked"))
-        neg = sum(1 for d in skipped if ev[d.item_id].startswith("disliked"))
+        verb = {i: e.removeprefix("similar ") for i, e in ev.items()}
+        pos = sum(1 for d in watched if verb[d.item_id].startswith("liked"))
+        neg = sum(1 for d in skipped if verb[d.item_id].startswith("disliked"))
         if watched and pos >= len(watched) / 2:
             lesson = "Watch what resembles films I liked and skip what resembles films I disliked."
         elif watched:

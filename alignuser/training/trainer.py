@@ -377,7 +377,7 @@ def _counterfactuals(run: _Run, steps: Sequence) -> tuple[list, list[str | None]
         doc = json.loads(cache.read_text())
         if doc.get("n") == len(steps):
             return alts, doc["reflections"]
-    reflector = TemplateReflector(max_alternatives=cfg.cf_predicted)
+    reflector = TemplateReflector(max_alternatives=cfg.cf_predicted, compact=run.pm.compact)
     m = reflector.max_alternatives
     flat = [(i, a) for i, al in enumerate(alts) for a in al[:m]]
     if cfg.use_wm and flat:

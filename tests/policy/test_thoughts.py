@@ -99,3 +99,10 @@ def test_policy_with_thoughts_attaches_them_and_keeps_them_through_the_tool(mode
         a.validate_for(s.item_ids, s.max_rating)
         assert action_from_dict(action_to_dict(a)) == a
     assert "rationale" not in action_to_dict(plain[0])
+
+
+def test_reads_items_named_by_position():
+    """Reflections for compact-state models name items by page position."""
+    t = "CONTEXT : watched item 3 ( similar liked ) , skipped item 1 ( x ) ; item 2 ( y ) ."
+    assert said_watched(t, PAGE) == [False, False, True]
+    assert said_watched("CONTEXT: watched item 12 (x).", PAGE) == [None, None, None]

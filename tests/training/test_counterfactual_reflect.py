@@ -48,6 +48,18 @@ def test_template_reflection_has_four_parts_and_is_deterministic(small_steps):
     assert step.state.items[[d.watch for d in step.action.decisions].index(True)].title in a
 
 
+def test_compact_reflection_names_only_what_the_compact_state_shows(small_steps):
+    """Positions and verdicts, never titles; and its thought reads back as the action."""
+    from alignuser.policy.thoughts import said_watched
+
+    for step in [s for s in small_steps[0] if s.action.watched][:20]:
+        text = TemplateReflector(compact=True).reflect([_item(step)])[0]
+        assert not any(v.title in text for v in step.state.items)
+        assert said_watched(text, step.state) == [d.watch for d in step.action.decisions]
+        if any(v.similar for v in step.state.items):
+            assert "similar " in text
+
+
 def test_chat_reflector_uses_the_model_once_then_the_cache(small_steps, tmp_path):
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
