@@ -46,7 +46,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _TEMPLATE_WORDS = (
-    "CONTEXT: watched skipped liked disliked neutral on no similar memory empty page PERSONA: "
+    "CONTEXT: watched skipped item liked disliked neutral on no similar memory empty page PERSONA: "
     "FUTURE: skipping watching rating instead of leaving now staying for another page the same "
     "choice nothing enjoyed session ends no alternative LESSON: Watch what resembles films I "
     "liked and skip what resembles films I disliked. Give new things a chance when the page "

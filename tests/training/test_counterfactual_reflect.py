@@ -148,3 +148,19 @@ def test_compact_world_model_target_is_what_the_compact_model_is_scored_on(small
 
     m = evaluate_world_model(Perfect(), train[:20])
     assert m["wm_memory_f1"] == m["wm_page_f1"] == m["wm_end_accuracy"] == 1.0
+
+
+def test_tiny_vocabulary_covers_compact_reflections(small_steps):
+    """Every word a compact reflection uses is in a trained tiny base's vocabulary."""
+    from alignuser.policy.bases import TinySpec
+    from alignuser.policy.model import PolicyModel
+    from alignuser.training.trainer import _TEMPLATE_WORDS, corpus_texts
+
+    train = small_steps[0]
+    corpus = [t for s in train for t in corpus_texts(s)] + [_TEMPLATE_WORDS] * 2
+    pm = PolicyModel.create("tiny", corpus=corpus, tiny=TinySpec(n_layers=1, d_model=32))
+    unk = pm.tokenizer.unk_token_id
+    for step in [s for s in train if s.action.watched][:20]:
+        text = TemplateReflector(compact=True).reflect([_item(step)])[0]
+        ids = pm.tokenizer.encode(text, add_special_tokens=False)
+        assert unk not in ids, pm.tokenizer.decode(ids)
