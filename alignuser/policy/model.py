@@ -58,6 +58,7 @@ import numpy as np
 from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
 from alignuser.env.text import render_state, render_state_compact
+from alignuser.policy.generation import TextGeneration, taken_text
 
 __all__ = ["EncodedBatch", "PageScores", "PolicyModel", "filled_action_text", "taken_text"]
 
@@ -102,14 +103,7 @@ def filled_action_text(action: PageAction) -> str:
     return render_action(action)
 
 
-def taken_text(action: PageAction) -> str:
-    """World-model input action: watch/skip per item and next/exit, without ratings."""
-    lines = [f"{i + 1}. {'WATCH' if d.watch else 'SKIP'}" for i, d in enumerate(action.decisions)]
-    lines.append("EXIT" if action.exit else "NEXT")
-    return "\n".join(lines)
-
-
-class PolicyModel:
+class PolicyModel(TextGeneration):
     """A causal LM plus the slot format that turns it into a batched decision scorer.
 
     Args:
@@ -530,91 +524,6 @@ class PolicyModel:
         for k, s in enumerate(states):
             mask[k, min(s.max_rating, self.max_rating) :] = True
         return torch.softmax(logits.masked_fill(mask[:, None, :], float("-inf")), -1)
-
-    # ------------------------------------------------------------------ generation
-
-    def generate_results(
-        self,
-        states: Sequence[PageState],
-        actions: Sequence[PageAction],
-        max_new_tokens: int = 48,
-        batch_size: int = 64,
-        changes_only: bool = False,
-    ) -> list[str]:
-        """World-model prediction: greedy next-state text for each (state, action).
-
-        Args:
-            states: Page states.
-            actions: The actions whose outcome is predicted.
-            max_new_tokens: Generation budget.
-            batch_size: Prompts per ``generate`` call.
-            changes_only: Stop at the next-page header (``PAGE``/``END``, word-level bases
-                only): enough for counterfactual outcomes and much cheaper.
-        """
-        taken = self._texts_ids([taken_text(a) for a in actions])
-        prompts = []
-        for (head, items), tk in zip(self._state_ids(states), taken):
-            ids = self.build_sequence(head, items)[0]
-            prompts.append([*ids, *self._piece("\nTAKEN:\n"), *tk, *self._piece("\nRESULT:\n")])
-        stop: list[int] = []
-        if changes_only and self.info.get("add_bos"):
-            stop = [*self._piece("PAGE")[:1], *self._piece("END")[:1]]
-        return self._generate(prompts, max_new_tokens, batch_size, stop)
-
-    def generate_thoughts(
-        self, states: Sequence[PageState], max_new_tokens: int = 64, batch_size: int = 64
-    ) -> list[str]:
-        """A free-text rationale per page, before any decision (greedy, off the hot path).
-
-        The model continues ``<state> REFLECTION:`` up to the end of the line: after
-        counterfactual alignment that is a reflection in the reflector's words (context,
-        persona, future outcomes, lesson), the policy's "thought". Score the page after it
-        with ``score(states, thoughts=...)``; check that the two agree with
-        :func:`alignuser.policy.thoughts.thought_action_consistency`.
-        """
-        prompts = [
-            [*head, *[t for it in items for t in it], *self._piece("REFLECTION:")]
-            for head, items in self._state_ids(states)
-        ]
-        if self.info.get("add_bos"):  # word-level tiny bases drop newlines: stop at ACTION
-            stop = self._piece("ACTION:")[:1]
-        else:
-            stop = [i for i in self._piece("\n") if not self.tokenizer.decode([i]).strip()][-1:]
-        texts = self._generate(prompts, max_new_tokens, batch_size, stop)
-        return [t.split("\n")[0].split("ACTION")[0].strip() for t in texts]
-
-    def _generate(
-        self, prompts: list[list[int]], max_new_tokens: int, batch_size: int, stop: list[int]
-    ) -> list[str]:
-        """Greedy continuations of token-id prompts (left-padded batches, shortest first)."""
-        import torch
-
-        self.lm.eval()
-        outs: list[str] = [""] * len(prompts)
-        order = np.argsort([len(p) for p in prompts], kind="stable")
-        pad = self.tokenizer.pad_token_id
-        eos: list[int] = [self.tokenizer.eos_token_id, *stop]
-        with torch.inference_mode():
-            for start in range(0, len(prompts), batch_size):
-                idx = order[start : start + batch_size]
-                length = max(len(prompts[i]) for i in idx)
-                ids = torch.full((len(idx), length), pad, dtype=torch.long)
-                att = torch.zeros_like(ids)
-                for k, i in enumerate(idx):
-                    p = prompts[i]
-                    ids[k, length - len(p) :] = torch.tensor(p)
-                    att[k, length - len(p) :] = 1
-                gen = self.lm.generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=att.to(self.device),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=pad,
-                    eos_token_id=eos,
-                )
-                for k, i in enumerate(idx):
-                    outs[i] = self.tokenizer.decode(gen[k, length:], skip_special_tokens=True)
-        return outs
 
 
 def _wrap_lora(lm, lora: dict[str, Any], seed: int):
