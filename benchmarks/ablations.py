@@ -31,6 +31,7 @@ VARIANTS = {
     "no CF": {"use_cf": False},
     "BC only": {"use_wm": False, "use_cf": False},
     "no cue head": {"cue_head": False},
+    "BC only, no cue head": {"use_wm": False, "use_cf": False, "cue_head": False},
 }
 
 
@@ -108,7 +109,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--wm-epochs", type=int, default=1)
     ap.add_argument("--tiny", default="3x160")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=";".join(VARIANTS), help="';'-separated names")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--max-pages-per-user", type=int, default=6)
     ap.add_argument("--work", default="/tmp/alignuser_ablations")
@@ -134,7 +135,7 @@ def main() -> None:
     train, valid = prepare_steps(TrainConfig(**base), ds)
     seeds = [int(x) for x in args.seeds.split(",")]
     rows = []
-    for name in args.variants.split(","):
+    for name in args.variants.split(";"):
         runs = []
         for seed in seeds:
             cfg = TrainConfig(**base, **VARIANTS[name], seed=seed)
