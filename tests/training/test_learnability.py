@@ -3,8 +3,9 @@
 Sanity check of the whole path (state text -> tokenizer -> slots -> BC loss -> scores): the
 real logs of the small synthetic world are relabelled so that an item is watched exactly when
 its taste cue is positive (rating 4), then a micro model is trained for two short epochs.
-Held-out pages must be ranked almost perfectly. The stochastic true choice rule is the
-subject of the slow test in ``test_trainer.py``.
+Held-out pages must be ranked almost perfectly, by the LM alone (no cue head, which would
+read the taste cue as a number). The stochastic true choice rule is the subject of the
+recovery test in ``test_trainer.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def test_micro_model_learns_a_rule_written_in_the_state(small_steps, tmp_path):
         batch_size=16,
         use_wm=False,
         use_cf=False,
+        cue_head=False,  # the LM itself must read the cue from the text
         eval_every=1000,
         save_every=1000,
         max_valid_steps=60,
