@@ -32,18 +32,25 @@ from alignuser.training.counterfactual import describe_difference
 __all__ = ["ChatModelReflector", "TemplateReflector", "outcome_summary", "reflection_prompt"]
 
 
+_VERBS = ("disliked", "liked", "felt neutral about")
+
+
+def _verdict(similar: Sequence[str]) -> str | None:
+    """The verb of the first similar-item memory (``liked``...), ``None`` without one."""
+    first = similar[0] if similar else ""
+    return next((v for v in _VERBS if first.startswith(f"I {v} ")), None)
+
+
 def _evidence(similar: Sequence[str], titles: bool = True) -> str:
     if not similar:
         return "no similar memory"
-    first = similar[0]
-    for verb in ("disliked", "liked", "felt neutral about"):
-        if first.startswith(f"I {verb} "):
-            if not titles:  # the compact state shows the verdict of a similar item, not its title
-                return "similar " + verb.replace("felt neutral about", "neutral")
-            return f"{verb} {first[len(f'I {verb} ') :].split(' based on')[0]}".replace(
-                "felt neutral about", "neutral on"
-            )
-    return first
+    verb = _verdict(similar)
+    if verb is None:
+        return similar[0]
+    if not titles:  # the compact state shows the verdict of a similar item, not its title
+        return "similar " + verb.replace("felt neutral about", "neutral")
+    title = similar[0][len(f"I {verb} ") :].split(" based on")[0]
+    return f"{verb} {title}".replace("felt neutral about", "neutral on")
 
 
 def outcome_summary(predicted: str) -> str:
@@ -114,9 +121,9 @@ class TemplateReflector:
             : self.max_alternatives
         ]:
             future.append(f"{describe_difference(human, alt, titles)} -> {outcome_summary(pred)}")
-        verb = {i: e.removeprefix("similar ") for i, e in ev.items()}
-        pos = sum(1 for d in watched if verb[d.item_id].startswith("liked"))
-        neg = sum(1 for d in skipped if verb[d.item_id].startswith("disliked"))
+        verdict = {v.item_id: _verdict(v.similar) for v in state.items}
+        pos = sum(1 for d in watched if verdict[d.item_id] == "liked")
+        neg = sum(1 for d in skipped if verdict[d.item_id] == "disliked")
         if watched and pos >= len(watched) / 2:
             lesson = "Watch what resembles films I liked and skip what resembles films I disliked."
         elif watched:
