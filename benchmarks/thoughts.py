@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "thoughts.md"))
     args = ap.parse_args()
     import numpy as np
+    import torch
 
     from alignuser.data.synthetic import SyntheticWorld
     from alignuser.policy.alignuser_policy import scores_to_action
@@ -69,6 +71,8 @@ def main() -> None:
         "# Thought-action consistency",
         "",
         f"Command: `python {' '.join(sys.argv)}`",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+        f"{torch.get_num_threads()}, torch {torch.__version__}.",
         f"Checkpoint: `{args.checkpoint}`; {len(states)} validation pages of the synthetic "
         f"world (300 users, seed 3); thoughts generated in {gen_s:.1f} s "
         f"({len(states) / gen_s:.1f} pages/s, greedy, at most {args.tokens} tokens).",
