@@ -32,6 +32,7 @@ VARIANTS = {
     "BC only": {"use_wm": False, "use_cf": False},
     "no cue head": {"cue_head": False},
     "BC only, no cue head": {"use_wm": False, "use_cf": False, "cue_head": False},
+    "no item tower": {"item_tower": False},
 }
 
 
@@ -116,7 +117,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ablations.md"))
     args = ap.parse_args()
     from alignuser.policy.bases import TinySpec
-    from alignuser.training.trainer import TrainConfig, prepare_steps, train_on_steps
+    from alignuser.training.trainer import TrainConfig, prepare_training, train_on_steps
 
     layers, width = (int(x) for x in args.tiny.split("x"))
     ds, world = _dataset(args.data, args.users, args.items, args.sessions)
@@ -132,7 +133,7 @@ def main() -> None:
         wm_eval_steps=64,
         progress=False,
     )
-    train, valid = prepare_steps(TrainConfig(**base), ds)
+    train, valid, space = prepare_training(TrainConfig(**base), ds)
     seeds = [int(x) for x in args.seeds.split(",")]
     rows = []
     for name in args.variants.split(";"):
@@ -146,6 +147,7 @@ def main() -> None:
                 valid,
                 Path(args.work) / args.data / f"{name.replace(' ', '_')}_s{seed}",
                 data={"dataset": ds.name},
+                items=space,
             )
             m["wall_s"] = time.time() - t
             runs.append(m)

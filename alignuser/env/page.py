@@ -52,6 +52,11 @@ class PageState:
             taste vector); never rendered as text.
         rater: The user's rater bias in rating points, from their own ratings (see
             :meth:`alignuser.env.taste.GenreTaste.bias`); ``None`` when unknown (not shown).
+        history: Ids of the items the user remembers consuming, oldest first (the same
+            window as the memories: ``population.history_memories`` in a simulation,
+            ``n_history`` in training); read as item tokens by a policy with an item tower
+            (:mod:`alignuser.policy.items`), never rendered as text.
+        history_ratings: The rating of each ``history`` item (NaN: watched, not rated).
     """
 
     agent_id: int
@@ -64,6 +69,8 @@ class PageState:
     session: int = 0
     features: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     rater: float | None = None
+    history: tuple[int, ...] = ()
+    history_ratings: tuple[float, ...] = ()
 
     @property
     def item_ids(self) -> tuple[int, ...]:

@@ -211,7 +211,11 @@ def build_policies(
             )
             for label, path in variants.items():
                 try:
-                    out[label] = make_policy("alignuser", model=str(path))
+                    pol = make_policy("alignuser", model=str(path))
+                    from alignuser.policy.items import check_catalog
+
+                    check_catalog(pol, dataset.n_items, f"dataset {dataset.name!r}")
+                    out[label] = pol
                 except Exception as exc:
                     log.warning("%s policy not run: %s", label, exc)
         elif name == "chat":

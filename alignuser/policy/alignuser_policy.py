@@ -113,6 +113,14 @@ class AlignUserPolicy:
         self.thoughts = bool(thoughts)
         self.thought_tokens = int(thought_tokens)
 
+    @property
+    def history_length(self) -> int:
+        """Remembered items per state (:attr:`PageState.history`) for the item tower.
+
+        0 when the model reads items as text only.
+        """
+        return int(getattr(self.model, "history_length", 0))
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs: Any):
         """Load a checkpoint folder written by the trainer."""

@@ -7,6 +7,8 @@ A checkpoint folder holds::
     adapter/           or a LoRA adapter (adapter_model.safetensors), for pretrained bases
     tokenizer/         the tokenizer (tokenizer.json ...)
     cue_head.safetensors   the linear cue head, when the model has one
+    items.safetensors      the item tower (content vectors, projection, item and role
+                           embeddings), when the model reads items as identities
 
 Example:
     >>> from alignuser.policy.checkpoint import load_policy_model, save_policy_model
@@ -54,6 +56,11 @@ def save_policy_model(pm, folder: str | Path, meta: dict[str, Any] | None = None
 
         state = {k: v.detach().cpu().contiguous() for k, v in pm.cue_head.state_dict().items()}
         save_file(state, str(folder / "cue_head.safetensors"))
+    if pm.item_tower is not None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in pm.item_tower.state_dict().items()}
+        save_file(state, str(folder / "items.safetensors"))
     doc = {
         "format_version": FORMAT_VERSION,
         "info": pm.info,
@@ -106,4 +113,17 @@ def load_policy_model(folder: str | Path, device: str = "cpu"):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing (policy.json says the model has cues)")
         pm.cue_head.load_state_dict(load_file(str(path), device=str(pm.device)))
+    if info.get("items"):
+        from safetensors.torch import load_file
+
+        from alignuser.policy.items import ItemSpace
+
+        path = folder / "items.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: missing (policy.json says the model has an item tower)"
+            )
+        state = load_file(str(path), device="cpu")
+        pm.set_items(ItemSpace(state["content"].numpy()))
+        pm.item_tower.load_state_dict({k: v.to(pm.device) for k, v in state.items()})
     return pm

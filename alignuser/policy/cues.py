@@ -31,6 +31,20 @@ Cues (:data:`CUE_NAMES`), each about unit scale, 0 where unknown (with a flag):
 * ``position``: 0-based slot on the page / 10 (capped at 3), ``page``: ``(page - 1) / 5``
   (capped at 4).
 
+With an item space (a model with an item tower, :mod:`alignuser.policy.items`) the history
+cues :data:`HISTORY_CUES` follow, computed from the state's remembered history
+(:attr:`PageState.history`) and the same item vectors the tower reads:
+
+* ``sim_max`` / ``sim_top2`` / ``sim_mean``: the largest, the mean of the two largest and
+  the mean cosine of the item to the history items (0 without history).
+* ``sim_rating``: the rating of the 5 most similar rated history items, weighted by their
+  (positive) similarity, in half-scale units.
+* ``history_size``: ``log(1 + n) / log(51)`` of the history length.
+
+The **exit** slot has its own linear head on page-level evidence: the mean and the maximum
+over the page's items of every item cue (page number, how good the page looks, how close it
+is to the history).
+
 Example:
     >>> from alignuser.env.page import ItemView, PageState
     >>> st = PageState(0, "A viewer. Loves Drama.", 2, (ItemView(1, "Heat", ("Drama",),
@@ -51,7 +65,9 @@ from alignuser.env.page import PageState
 __all__ = [
     "CUE_NAMES",
     "CUE_VERSION",
+    "HISTORY_CUES",
     "batch_cues",
+    "cue_names",
     "fit_cue_head",
     "make_cue_head",
     "page_cues",
@@ -69,11 +85,51 @@ CUE_NAMES = (
     "position",
     "page",
 )
-CUE_VERSION = 1
+HISTORY_CUES = ("sim_max", "sim_top2", "sim_mean", "sim_rating", "history_size")
+CUE_VERSION = 2
 
 
-def page_cues(state: PageState) -> np.ndarray:
-    """``(n_items, len(CUE_NAMES))`` float32 cues of one page (see the module doc)."""
+def cue_names(space=None) -> tuple[str, ...]:
+    """The item cues computed with (or without) an item space."""
+    return CUE_NAMES + HISTORY_CUES if space is not None else CUE_NAMES
+
+
+def history_cues(state: PageState, space) -> np.ndarray:
+    """``(n_items, len(HISTORY_CUES))`` similarity cues of a page to the state's history."""
+    out = np.zeros((len(state.items), len(HISTORY_CUES)), dtype=np.float32)
+    hist = np.asarray(state.history, dtype=np.int64)
+    if not len(hist) or not len(state.items):
+        return out
+    sims = space.sims(state.item_ids, hist)  # (n, H)
+    top = max(int(state.max_rating), 2)
+    mid, half = (top + 1) / 2, (top - 1) / 2
+    ratings = np.asarray(state.history_ratings, dtype=np.float64)
+    if len(ratings) != len(hist):
+        ratings = np.full(len(hist), np.nan)
+    rated = ~np.isnan(ratings)
+    srt = -np.sort(-sims, axis=1)
+    out[:, 0] = srt[:, 0]
+    out[:, 1] = srt[:, : min(2, srt.shape[1])].mean(axis=1)
+    out[:, 2] = sims.mean(axis=1)
+    if rated.any():
+        s_r = sims[:, rated]
+        r = (ratings[rated] - mid) / half
+        k = min(5, s_r.shape[1])
+        idx = np.argsort(-s_r, axis=1, kind="stable")[:, :k]
+        w = np.maximum(np.take_along_axis(s_r, idx, 1), 0.0)
+        tot = w.sum(axis=1)
+        out[:, 3] = np.where(tot > 0, (w * r[idx]).sum(axis=1) / np.maximum(tot, 1e-9), 0.0)
+    out[:, 4] = np.log1p(len(hist)) / np.log(51)
+    return out
+
+
+def page_cues(state: PageState, space=None) -> np.ndarray:
+    """``(n_items, n_cues)`` float32 cues of one page (see the module doc).
+
+    Args:
+        state: The page.
+        space: An :class:`~alignuser.policy.items.ItemSpace`: adds the history cues.
+    """
     from alignuser.personas.text import persona_genres
 
     liked, disliked = persona_genres(state.persona)
@@ -96,31 +152,59 @@ def page_cues(state: PageState) -> np.ndarray:
             min(j, 30) / 10,
             page,
         )
+    if space is not None:
+        out = np.concatenate([out, history_cues(state, space)], axis=1)
     return out
 
 
-def batch_cues(states: Sequence[PageState], n_max: int) -> Any:
-    """``(len(states), n_max, len(CUE_NAMES))`` float tensor, zero-padded."""
+def exit_cues(item_cues: np.ndarray) -> np.ndarray:
+    """Page-level cues of the exit slot: mean then max over the items of each item cue."""
+    if not len(item_cues):
+        return np.zeros(2 * item_cues.shape[1], dtype=np.float32)
+    return np.concatenate([item_cues.mean(axis=0), item_cues.max(axis=0)]).astype(np.float32)
+
+
+def batch_cues(states: Sequence[PageState], n_max: int, space=None) -> tuple[Any, Any]:
+    """``(items (B, n_max, n_cues), exit (B, 2 n_cues))`` float tensors, zero-padded."""
     import torch
 
-    out = np.zeros((len(states), max(n_max, 1), len(CUE_NAMES)), dtype=np.float32)
+    n_c = len(cue_names(space))
+    out = np.zeros((len(states), max(n_max, 1), n_c), dtype=np.float32)
+    ex = np.zeros((len(states), 2 * n_c), dtype=np.float32)
     for k, s in enumerate(states):
-        c = page_cues(s)
+        c = page_cues(s, space)
         out[k, : len(c)] = c
-    return torch.from_numpy(out)
+        ex[k] = exit_cues(c)
+    return torch.from_numpy(out), torch.from_numpy(ex)
 
 
-def make_cue_head(n_ratings: int) -> Any:
-    """A zero-initialised ``Linear(len(CUE_NAMES), 1 + n_ratings)`` (watch, then ratings)."""
+def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES)) -> Any:
+    """A zero-initialised cue head: ``items`` (watch, then ratings) and ``exit`` linear maps."""
     import torch
 
-    head = torch.nn.Linear(len(CUE_NAMES), 1 + n_ratings)
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    return head
+    class CueHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.items = torch.nn.Linear(n_cues, 1 + n_ratings)
+            self.exit = torch.nn.Linear(2 * n_cues, 1)
+            for lin in (self.items, self.exit):
+                torch.nn.init.zeros_(lin.weight)
+                torch.nn.init.zeros_(lin.bias)
+
+        def forward(self, x):
+            """Item cues ``(..., n_cues)`` -> watch and rating logit offsets ``(..., 1 + R)``."""
+            return self.items(x)
+
+        @property
+        def n_ratings(self) -> int:
+            return self.items.out_features - 1
+
+    return CueHead()
 
 
-def fit_cue_head(head, states: Sequence[PageState], actions: Sequence, l2: float = 1e-3) -> dict:
+def fit_cue_head(
+    head, states: Sequence[PageState], actions: Sequence, l2: float = 1e-3, space=None
+) -> dict:
     """Fit ``head`` alone to the human decisions (logistic + multinomial regression).
 
     Training starts stage 2 from this convex fit, so the LM learns what the cues leave
@@ -131,6 +215,7 @@ def fit_cue_head(head, states: Sequence[PageState], actions: Sequence, l2: float
         states: Page states.
         actions: The human action of each state (watch and rating targets).
         l2: Ridge penalty on the weights.
+        space: The model's :class:`~alignuser.policy.items.ItemSpace` (adds history cues).
 
     Returns:
         ``{"watch_nll": ..., "rating_nll": ...}`` of the fit, per decision.
@@ -138,11 +223,13 @@ def fit_cue_head(head, states: Sequence[PageState], actions: Sequence, l2: float
     import torch
     import torch.nn.functional as F
 
-    x = np.concatenate([page_cues(s) for s in states]) if states else np.zeros((0, 1))
+    per = [page_cues(s, space) for s in states]
+    x = np.concatenate(per) if states else np.zeros((0, 1))
+    xe = np.stack([exit_cues(c) for c in per]) if states else np.zeros((0, 2))
     dec = [d for a in actions for d in a.decisions]
     if len(dec) != len(x) or not len(x):
         raise ValueError(f"{len(x)} item cues but {len(dec)} decisions")
-    n_r = head.out_features - 1
+    n_r = head.n_ratings
     w = torch.tensor([d.watch for d in dec], dtype=torch.float32)
     r = torch.tensor(
         [
@@ -150,25 +237,29 @@ def fit_cue_head(head, states: Sequence[PageState], actions: Sequence, l2: float
             for d in dec
         ]
     )
-    dev = head.weight.device
+    ex = torch.tensor([float(a.exit) for a in actions], dtype=torch.float32)
+    dev = head.items.weight.device
     xt, w, r = torch.from_numpy(x).to(dev), w.to(dev), r.to(dev)
+    xet, ex = torch.from_numpy(xe).to(dev), ex.to(dev)
     rated = r >= 0
     opt = torch.optim.LBFGS(head.parameters(), max_iter=200, line_search_fn="strong_wolfe")
 
     def losses():
-        out = head(xt)
+        out = head.items(xt)
         lw = F.binary_cross_entropy_with_logits(out[:, 0], w)
         lr_ = F.cross_entropy(out[rated, 1:], r[rated]) if rated.any() else out.sum() * 0
-        return lw, lr_
+        lx = F.binary_cross_entropy_with_logits(head.exit(xet)[:, 0], ex)
+        return lw, lr_, lx
 
     def closure():
         opt.zero_grad()
-        lw, lr_ = losses()
-        loss = lw + lr_ + l2 * head.weight.pow(2).sum()
+        lw, lr_, lx = losses()
+        pen = head.items.weight.pow(2).sum() + head.exit.weight.pow(2).sum()
+        loss = lw + lr_ + lx + l2 * pen
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        lw, lr_ = losses()
-    return {"watch_nll": float(lw), "rating_nll": float(lr_)}
+        lw, lr_, lx = losses()
+    return {"watch_nll": float(lw), "rating_nll": float(lr_), "exit_nll": float(lx)}

@@ -47,14 +47,15 @@ class TextGeneration:
                 only): enough for counterfactual outcomes and much cheaper.
         """
         taken = self._texts_ids([taken_text(a) for a in actions])
-        prompts = []
-        for (head, items), tk in zip(self._state_ids(states), taken):
-            ids = self.build_sequence(head, items)[0]
+        prompts, marks = [], []
+        for st, (head, items), tk in zip(states, self._state_ids(states), taken):
+            ids, _, w, r, _ = self.build_sequence(head, items)
             prompts.append([*ids, *self._piece("\nTAKEN:\n"), *tk, *self._piece("\nRESULT:\n")])
+            marks.append(self._marks(st, len(head), w, r))
         stop: list[int] = []
         if changes_only and self.info.get("add_bos"):
             stop = [*self._piece("PAGE")[:1], *self._piece("END")[:1]]
-        return self._generate(prompts, max_new_tokens, batch_size, stop)
+        return self._generate(prompts, max_new_tokens, batch_size, stop, marks)
 
     def generate_thoughts(
         self, states: Sequence[PageState], max_new_tokens: int = 64, batch_size: int = 64
@@ -67,21 +68,31 @@ class TextGeneration:
         with ``score(states, thoughts=...)``; check that the two agree with
         :func:`alignuser.policy.thoughts.thought_action_consistency`.
         """
+        ids = self._state_ids(states)
         prompts = [
-            [*head, *[t for it in items for t in it], *self._piece("REFLECTION:")]
-            for head, items in self._state_ids(states)
+            [*h, *[t for it in items for t in it], *self._piece("REFLECTION:")] for h, items in ids
         ]
+        marks = [self._marks(st, len(h)) for st, (h, _) in zip(states, ids)]
         if self.info.get("add_bos"):  # word-level tiny bases drop newlines: stop at ACTION
             stop = self._piece("ACTION:")[:1]
         else:
             stop = [i for i in self._piece("\n") if not self.tokenizer.decode([i]).strip()][-1:]
-        texts = self._generate(prompts, max_new_tokens, batch_size, stop)
+        texts = self._generate(prompts, max_new_tokens, batch_size, stop, marks)
         return [t.split("\n")[0].split("ACTION")[0].strip() for t in texts]
 
     def _generate(
-        self, prompts: list[list[int]], max_new_tokens: int, batch_size: int, stop: list[int]
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int,
+        batch_size: int,
+        stop: list[int],
+        marks: list[list[tuple]] | None = None,
     ) -> list[str]:
-        """Greedy continuations of token-id prompts (left-padded batches, shortest first)."""
+        """Greedy continuations of token-id prompts (left-padded batches, shortest first).
+
+        ``marks``: per prompt, the item-tower placements ``(position, item, role)`` (see
+        ``PolicyModel._marks``); the prompt is then fed as input embeddings.
+        """
         import torch
 
         self.lm.eval()
@@ -95,12 +106,20 @@ class TextGeneration:
                 length = max(len(prompts[i]) for i in idx)
                 ids = torch.full((len(idx), length), pad, dtype=torch.long)
                 att = torch.zeros_like(ids)
+                rows = []
                 for k, i in enumerate(idx):
                     p = prompts[i]
                     ids[k, length - len(p) :] = torch.tensor(p)
                     att[k, length - len(p) :] = 1
+                    if marks is not None:
+                        rows += [(k, pos + length - len(p), it, ro) for pos, it, ro in marks[i]]
+                extra = {}
+                if self.item_tower is not None and rows:
+                    m = torch.tensor(rows, dtype=torch.long)
+                    extra["inputs_embeds"] = self.embed(ids.to(self.device), m)
                 gen = self.lm.generate(
                     input_ids=ids.to(self.device),
+                    **extra,
                     attention_mask=att.to(self.device),
                     max_new_tokens=max_new_tokens,
                     do_sample=False,

@@ -94,6 +94,10 @@ class EncodedBatch:
     n_items: list[int]
     targets: dict[str, Any] = field(default_factory=dict)
     cues: Any = None
+    exit_cues: Any = None
+    item_marks: Any = None  # (batch index, position, item id, role) rows for the item tower
+    user_pos: Any = None  # (B,) position of the last history token (-1: no history)
+    page_items: Any = None  # (B, N) item ids of the page (-1: padding)
 
 
 def filled_action_text(action: PageAction) -> str:
@@ -132,21 +136,47 @@ class PolicyModel(TextGeneration):
             )
         self.compact = render == "compact2"
         self.render = render_state_compact if self.compact else render_state
+        items = self.info.get("items")
+        self.history_length = int(items["history"]) if items else 0
+        self.item_space = None  # ItemSpace, attached by set_items (create / load)
+        self.item_tower = None
+        self.calibration = dict(self.info.get("calibration") or {})
         self.cue_head = None
         if self.info.get("cues"):
-            from alignuser.policy.cues import CUE_NAMES, make_cue_head
+            from alignuser.policy.cues import CUE_NAMES, CUE_VERSION, HISTORY_CUES, make_cue_head
 
             names = tuple(self.info["cues"].get("names", ()))
-            if names != CUE_NAMES:
+            want = CUE_NAMES + HISTORY_CUES if items else CUE_NAMES
+            if names != want or self.info["cues"].get("version") != CUE_VERSION:
                 raise ValueError(
-                    f"this checkpoint's cue head reads cues {list(names)}, this version "
-                    f"computes {list(CUE_NAMES)}; retrain it with `alignuser train`"
+                    f"this checkpoint's cue head reads cues {list(names)} (version "
+                    f"{self.info['cues'].get('version')}), this version computes {list(want)} "
+                    f"(version {CUE_VERSION}); retrain it with `alignuser train`"
                 )
-            self.cue_head = make_cue_head(self.max_rating)
+            self.cue_head = make_cue_head(self.max_rating, len(want))
         self.device = next(lm.parameters()).device
         if self.cue_head is not None:
             self.cue_head.to(self.device)
         self._resolve_tokens()
+
+    def set_items(self, space, tower=None, seed: int = 0) -> None:
+        """Attach the item space and tower (:mod:`alignuser.policy.items`).
+
+        A fresh tower when ``tower`` is ``None``.
+        """
+        from alignuser.policy.items import make_item_tower
+
+        if not self.info.get("items"):
+            raise ValueError("this model was built without an item tower (info['items'])")
+        if space.n_items != int(self.info["items"]["n_items"]):
+            raise ValueError(
+                f"item space has {space.n_items} items, the model was built for "
+                f"{self.info['items']['n_items']}"
+            )
+        width = self.lm.get_input_embeddings().weight.shape[1]
+        self.item_space = space
+        self.item_tower = tower or make_item_tower(space, width, self.max_rating, seed)
+        self.item_tower.to(self.device)
 
     # ------------------------------------------------------------------ construction
 
@@ -163,6 +193,8 @@ class PolicyModel(TextGeneration):
         dtype: str = "float32",
         seed: int = 0,
         cues: bool = True,
+        items: Any = None,
+        history: int = 20,
     ) -> PolicyModel:
         """Build a fresh policy model on a base.
 
@@ -177,14 +209,20 @@ class PolicyModel(TextGeneration):
             dtype: Weights dtype for pretrained bases.
             seed: Initialisation seed.
             cues: Add the linear cue head (:mod:`alignuser.policy.cues`) beside the LM.
+            items: An :class:`~alignuser.policy.items.ItemSpace`: read items as identities
+                (the item tower and history tokens); ``None``: items as text only.
+            history: History tokens per state (the most recent items of the state's history).
         """
         from alignuser.policy import bases
 
         info: dict[str, Any] = {"base": base, "max_rating": max_rating, "dtype": dtype}
+        if items is not None:
+            info["items"] = {"n_items": int(items.n_items), "dim": int(items.dim),
+                             "history": int(history)}  # fmt: skip
         if cues:
-            from alignuser.policy.cues import CUE_NAMES, CUE_VERSION
+            from alignuser.policy.cues import CUE_VERSION, cue_names
 
-            info["cues"] = {"version": CUE_VERSION, "names": list(CUE_NAMES)}
+            info["cues"] = {"version": CUE_VERSION, "names": list(cue_names(items))}
         if base == "tiny":
             spec = tiny or bases.TinySpec()
             lm, tok = bases.build_tiny(corpus, spec, seed=seed)
@@ -205,7 +243,10 @@ class PolicyModel(TextGeneration):
                 info["lora"] = dict(lora)
         else:
             raise ValueError(f"unknown base {base!r}; known: tiny, smollm2, local")
-        return cls(lm, tok, info)
+        pm = cls(lm, tok, info)
+        if items is not None:
+            pm.set_items(items, seed=seed)
+        return pm
 
     def to(self, device: str) -> PolicyModel:
         """Move the model to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...); returns self."""
@@ -213,11 +254,15 @@ class PolicyModel(TextGeneration):
         self.device = next(self.lm.parameters()).device
         if self.cue_head is not None:
             self.cue_head.to(self.device)
+        if self.item_tower is not None:
+            self.item_tower.to(self.device)
         return self
 
     def parameters(self) -> list[Any]:
-        """The trainable parameters: the LM's (or its adapter's), then the cue head's."""
+        """The trainable parameters: LM (or adapter), item tower, cue head."""
         params = [p for p in self.lm.parameters() if p.requires_grad]
+        if self.item_tower is not None:
+            params += list(self.item_tower.parameters())
         if self.cue_head is not None:
             params += list(self.cue_head.parameters())
         return params
@@ -324,7 +369,41 @@ class PolicyModel(TextGeneration):
             texts += [ln + "\n" for ln in lines[len(lines) - n :]]
         enc = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         bos = [self.tokenizer.bos_token_id] if self.info.get("add_bos") else []
-        return [([*bos, *enc[a]], enc[a + 1 : a + 1 + n]) for a, n in spans]
+        out = []
+        for s, (a, n) in zip(states, spans):
+            head = [*bos, *enc[a]]
+            n_h = self._n_history(s)
+            if self.history_length:  # one placeholder per remembered item (item tower)
+                head += [*self._piece("HISTORY:"), *[self.slot_id] * n_h, *self._piece("\n")]
+            out.append((head, enc[a + 1 : a + 1 + n]))
+        return out
+
+    def _n_history(self, state: PageState) -> int:
+        return min(len(state.history), self.history_length)
+
+    def _marks(self, state: PageState, head_len: int, wpos=(), rpos=()) -> list[tuple]:
+        """Item-tower placements ``(position, item id, role)`` of one sequence.
+
+        The history placeholders at the end of the head, then each item's decision slots.
+        """
+        if not self.history_length:
+            return []
+        from alignuser.policy.items import history_role
+
+        n_h = self._n_history(state)
+        nl = len(self._piece("\n"))
+        first = head_len - nl - n_h
+        items = state.history[len(state.history) - n_h :]
+        ratings = state.history_ratings[len(state.history_ratings) - n_h :] if n_h else ()
+        if len(ratings) != n_h:
+            ratings = (float("nan"),) * n_h
+        out = [
+            (first + j, int(i), history_role(r, self.max_rating))
+            for j, (i, r) in enumerate(zip(items, ratings))
+        ]
+        for it, w, r in zip(state.items, wpos, rpos):
+            out += [(w, int(it.item_id), 0), (r, int(it.item_id), 0)]
+        return out
 
     def _texts_ids(self, texts: Sequence[str | None]) -> list[list[int] | None]:
         todo = [t for t in texts if t is not None]
@@ -364,8 +443,12 @@ class PolicyModel(TextGeneration):
             else [None] * len(states)
         )
         seqs = []
-        for (head, items), st, rf, rs, tk in zip(prefixes, states, refl, res, taken):
+        marks: list[tuple] = []
+        for k, ((head, items), st, rf, rs, tk) in enumerate(
+            zip(prefixes, states, refl, res, taken)
+        ):
             ids, lm, w, r, x = self.build_sequence(head, items, rf, rs, tk)
+            marks += [(k, *m) for m in self._marks(st, len(head), w, r)]
             if max_len is not None and len(ids) > max_len:
                 if x >= max_len:
                     raise ValueError(
@@ -397,11 +480,32 @@ class PolicyModel(TextGeneration):
                 rpos[k, :n] = torch.tensor(r)
                 imask[k, :n] = True
             xpos[k] = x
-        cues = None
+        user_pos = page_items = None
+        next_rows: list[tuple[int, int, int]] = []
+        if self.item_tower is not None:
+            user_pos = torch.full((b,), -1, dtype=torch.long)
+            page_items = torch.full((b, n_max), -1, dtype=torch.long)
+            hist: dict[int, list[tuple[int, int]]] = {}
+            for k, pos, item, role in marks:
+                if role >= 1:
+                    hist.setdefault(k, []).append((pos, item))
+            for k, st in enumerate(states):
+                page_items[k, : len(st.items)] = torch.tensor(st.item_ids, dtype=torch.long)
+                h = sorted(hist.get(k, []))
+                if h:
+                    user_pos[k] = h[-1][0]
+                    # next consumed item: history j -> j + 1, the last -> this page's watches
+                    next_rows += [(k, h[j][0], h[j + 1][1]) for j in range(len(h) - 1)]
+                    if actions is not None:
+                        next_rows += [
+                            (k, h[-1][0], int(d.item_id)) for d in actions[k].decisions if d.watch
+                        ]
+        cues = exit_cues = None
         if self.cue_head is not None:
             from alignuser.policy.cues import batch_cues
 
-            cues = batch_cues(states, n_max)
+            cues, exit_cues = batch_cues(states, n_max, self.item_space)
+        item_marks = torch.tensor(marks, dtype=torch.long).reshape(-1, 4) if marks else None
         targets: dict[str, Any] = {}
         if actions is not None:
             wt = torch.zeros((b, n_max), dtype=torch.long)
@@ -414,6 +518,8 @@ class PolicyModel(TextGeneration):
                         rt[k, i] = min(max(int(d.rating), 1), self.max_rating) - 1
                 xt[k] = int(a.exit)
             targets = {"watch": wt, "rating": rt, "exit": xt}
+            if next_rows:
+                targets["next_item"] = torch.tensor(next_rows, dtype=torch.long)
         return EncodedBatch(
             input_ids,
             attn,
@@ -425,9 +531,25 @@ class PolicyModel(TextGeneration):
             [len(s.items) for s in states],
             targets,
             cues,
+            exit_cues,
+            item_marks,
+            user_pos,
+            page_items,
         )
 
     # ------------------------------------------------------------------ forward
+
+    def embed(self, input_ids, item_marks=None):
+        """Input embeddings of ``input_ids``, item tower vectors added where marked.
+
+        ``item_marks`` rows: batch index, position, item id, role.
+        """
+        emb = self.lm.get_input_embeddings()(input_ids)
+        if self.item_tower is None or item_marks is None or not len(item_marks):
+            return emb
+        m = item_marks.to(emb.device)
+        vec = self.item_tower(m[:, 2], m[:, 3]).to(emb.dtype)
+        return emb.index_put((m[:, 0], m[:, 1]), vec, accumulate=True)
 
     def _parts(self):
         inner = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
@@ -446,7 +568,10 @@ class PolicyModel(TextGeneration):
 
         body, head = self._parts()
         dev = self.device
-        out = body(input_ids=batch.input_ids.to(dev), attention_mask=batch.attention_mask.to(dev))
+        out = body(
+            inputs_embeds=self.embed(batch.input_ids.to(dev), batch.item_marks),
+            attention_mask=batch.attention_mask.to(dev),
+        )
         h = out.last_hidden_state
         b = h.shape[0]
         ar = torch.arange(b, device=dev)
@@ -467,11 +592,29 @@ class PolicyModel(TextGeneration):
             "rating": head(hr)[..., label_ids[nw : nw + nr]].float(),
             "exit": head(hx)[..., label_ids[nw + nr :]].float(),
             "lm_loss": None,
+            "next_item_loss": None,
         }
+        if self.item_tower is not None and batch.user_pos is not None:
+            tower = self.item_tower
+            has = batch.user_pos.to(dev) >= 0
+            user = h[ar, batch.user_pos.to(dev).clamp(min=0)].float()  # (B, d)
+            items = batch.page_items.to(dev)
+            vec = tower(items.reshape(-1), torch.zeros_like(items.reshape(-1)))
+            aff = tower.affinity(user[:, None, :], vec.reshape(*items.shape, -1))
+            aff = aff * (has[:, None] & (items >= 0))
+            res["watch"] = res["watch"] + torch.stack([torch.zeros_like(aff), aff], -1)
+            rows = batch.targets.get("next_item")
+            if lm_loss and rows is not None and len(rows):
+                rows = rows.to(dev)
+                logits = tower.next_item_logits(h[rows[:, 0], rows[:, 1]].float())
+                res["next_item_loss"] = F.cross_entropy(logits, rows[:, 2])
         if self.cue_head is not None and batch.cues is not None:
             d = self.cue_head(batch.cues.to(dev))  # (B, N, 1 + R)
             res["watch"] = res["watch"] + torch.cat([torch.zeros_like(d[..., :1]), d[..., :1]], -1)
             res["rating"] = res["rating"] + d[..., 1:]
+            if batch.exit_cues is not None:
+                e = self.cue_head.exit(batch.exit_cues.to(dev))  # (B, 1)
+                res["exit"] = res["exit"] + torch.cat([torch.zeros_like(e), e], -1)
         if lm_loss:
             labels = batch.lm_labels.to(dev)
             tgt = labels[:, 1:]
@@ -509,13 +652,58 @@ class PolicyModel(TextGeneration):
                 refl = None if thoughts is None else [thoughts[i] for i in idx]
                 batch = self.encode([states[i] for i in idx], reflections=refl)
                 r = self.forward(batch, lm_loss=False)
-                pw = torch.softmax(r["watch"], -1)[..., 1].cpu().numpy()
+                pw = torch.sigmoid(self.calibrated_watch_logit(r["watch"])).cpu().numpy()
                 pr = self._rating_probs(r["rating"], [states[i] for i in idx]).cpu().numpy()
                 px = torch.softmax(r["exit"], -1)[:, 1].cpu().numpy()
                 for k, i in enumerate(idx):
                     n = batch.n_items[k]
                     out[i] = PageScores(pw[k, :n].copy(), pr[k, :n].copy(), float(px[k]))
         return out  # type: ignore[return-value]
+
+    def watch_parts(self, states: Sequence[PageState], batch_size: int = 64) -> dict[str, Any]:
+        """The two additive parts of each item's (uncalibrated) watch logit.
+
+        Returns ``{"lm": ..., "cues": ...}``, float arrays over the items of ``states``
+        (pages concatenated in order): the language model's own ``WATCH - SKIP`` logit
+        (item tower and history tokens included) and the cue head's ``w · cues`` (zeros
+        without a cue head). Their sum, calibrated, is the logit :meth:`score` uses; the AUC
+        of ``lm`` alone says whether the LM carries signal of its own.
+        """
+        import torch
+
+        self.lm.eval()
+        lm_part, cue_part = [], []
+        head, self.cue_head = self.cue_head, None
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(states), batch_size):
+                    chunk = list(states[start : start + batch_size])
+                    batch = self.encode(chunk)
+                    w = self.forward(batch, lm_loss=False)["watch"]
+                    z = (w[..., 1] - w[..., 0]).cpu().numpy()
+                    c = np.zeros_like(z)
+                    if head is not None:
+                        from alignuser.policy.cues import batch_cues
+
+                        cues, _ = batch_cues(chunk, z.shape[1], self.item_space)
+                        c = head(cues.to(self.device))[..., 0].cpu().numpy()
+                    for k, n in enumerate(batch.n_items):
+                        lm_part.append(z[k, :n])
+                        cue_part.append(c[k, :n])
+        finally:
+            self.cue_head = head
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        return {"lm": cat(lm_part), "cues": cat(cue_part)}
+
+    def calibrated_watch_logit(self, watch_logits):
+        """The watch logit ``a * (WATCH - SKIP) + b`` with the stored calibration.
+
+        ``info["calibration"]``: ``watch_scale`` a, ``watch_bias`` b; identity without.
+        """
+        z = watch_logits[..., 1] - watch_logits[..., 0]
+        a = float(self.calibration.get("watch_scale", 1.0))
+        b = float(self.calibration.get("watch_bias", 0.0))
+        return a * z + b
 
     def _rating_probs(self, logits, states: Sequence[PageState]):
         import torch

@@ -78,7 +78,7 @@ def state_from_dict(d: dict[str, Any]) -> PageState:
         )
         for v in d.get("items", ())
     )
-    tuples = {k: tuple(d.get(k, ())) for k in ("memories", "social")}
+    tuples = {k: tuple(d.get(k, ())) for k in ("memories", "social", "history", "history_ratings")}
     return PageState(**{**d, **tuples, "items": items, "features": dict(d.get("features") or {})})
 
 

@@ -127,6 +127,9 @@ class PopulationModel(mesa.Model):
         self.social_influence = social_influence
         self.shard = shard
         self.breaker = 8
+        # remembered items per state (PageState.history) for a policy with an item tower;
+        # the runner sets it from ``policy.history_length``
+        self.item_history = 0
         self.retries, self.backoff, self.backoff_max = retries, backoff, backoff_max
         self.population: list[UserAgent] = [
             UserAgent(self, agent_offset + i, int(u), text, feats)
@@ -198,6 +201,7 @@ class PopulationModel(mesa.Model):
                 sims[j] = flat[pos : pos + len(p)]
                 pos += len(p)
         recent = self.memory.recent([a.index for a in active], k_recent) if k_recent else None
+        hist = self._item_histories(active)
         self.timings["memory"] += time.perf_counter() - t0
         step = self.steps
         taste, rater = self._taste_scores(active, pages)
@@ -223,9 +227,30 @@ class PopulationModel(mesa.Model):
                     session=a.sessions_done,
                     features=feats,
                     rater=rater[j] if rater else None,
+                    history=hist[j][0] if hist else (),
+                    history_ratings=hist[j][1] if hist else (),
                 )
             )
         return states
+
+    def _item_histories(self, active) -> list[tuple[tuple, tuple]] | None:
+        """Each agent's ``item_history`` most recent consumed items and their ratings.
+
+        Oldest first, NaN for watched-unrated, from the memory store (the seeded history
+        included), as training builds them from the logs.
+        """
+        if not self.item_history:
+            return None
+        out = []
+        for recs in self.memory.recent([a.index for a in active], self.item_history):
+            kept = [r for r in recs if r.item_id >= 0 and r.kind in ("history", "rating")][::-1]
+            out.append(
+                (
+                    tuple(int(r.item_id) for r in kept),
+                    tuple(float("nan") if r.rating is None else float(r.rating) for r in kept),
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ faults
     def _retry(self, call, what: str, rewind: bool = False):

@@ -205,6 +205,10 @@ def make_policy(scenario: Scenario, prep: Prepared | None = None):
     if scenario.policy.checkpoint:
         params["checkpoint"] = str(scenario.resolve(scenario.policy.checkpoint))
     policy = _make(scenario.policy.name, **params)
+    if prep is not None:
+        from alignuser.policy.items import check_catalog
+
+        check_catalog(policy, prep.catalog.n_items, f"dataset {prep.dataset.name!r}")
     if calibrate:
         if prep is None or not hasattr(policy, "fit"):
             raise ValueError(f"policy {scenario.policy.name!r} cannot be calibrated")
@@ -348,6 +352,7 @@ def run_shard(
         backoff_max=res.backoff_max,
     )  # fmt: skip
     model.decide = _decider(policy, model.policy_rng)
+    model.item_history = int(getattr(policy, "history_length", 0) or 0)
     if ckpt is not None:
         model.set_state(ckpt)
     s = scenario.session

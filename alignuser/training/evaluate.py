@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["auc", "evaluate_policy"]
+__all__ = ["auc", "calibrate_watch", "evaluate_policy"]
 
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -61,3 +61,42 @@ def evaluate_policy(model, steps: Sequence, batch_size: int = 64) -> dict[str, f
         "bc_nll": float(np.mean(nll)),
         "n_steps": len(steps),
     }
+
+
+def calibrate_watch(model, steps: Sequence, batch_size: int = 64) -> dict[str, float]:
+    """Platt scaling of the watch decision on held-out steps.
+
+    Fits ``P(watch) = sigmoid(a * z + b)`` (``z`` the model's uncalibrated watch logit) to
+    the human decisions by logistic regression (L-BFGS, deterministic). The result goes to
+    ``policy.json`` (``info["calibration"]``) and every later :meth:`score` applies it, so a
+    simulation's watch rate matches the human watch rate of pages like the training ones.
+
+    Returns:
+        ``{"watch_scale": a, "watch_bias": b, "human_rate": ..., "n": ...}``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    kept = dict(model.calibration)
+    model.calibration = {}
+    try:
+        scores = model.score([s.state for s in steps], batch_size=batch_size)
+    finally:
+        model.calibration = kept
+    p = np.clip(np.concatenate([sc.watch for sc in scores]), 1e-6, 1 - 1e-6)
+    y = np.asarray([int(d.watch) for s in steps for d in s.action.decisions], dtype=np.float32)
+    z = torch.from_numpy(np.log(p / (1 - p)).astype(np.float32))
+    t = torch.from_numpy(y)
+    ab = torch.tensor([1.0, 0.0], requires_grad=True)
+    opt = torch.optim.LBFGS([ab], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(ab[0] * z + ab[1], t) + 1e-4 * ab[0] ** 2
+        loss.backward()
+        return loss
+
+    if 0 < y.sum() < len(y):
+        opt.step(closure)
+    a, b = (float(v) for v in ab.detach())
+    return {"watch_scale": a, "watch_bias": b, "human_rate": float(y.mean()), "n": len(y)}

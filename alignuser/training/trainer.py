@@ -39,6 +39,7 @@ __all__ = [
     "TrainingInterrupted",
     "corpus_texts",
     "prepare_steps",
+    "prepare_training",
     "train",
     "train_on_steps",
 ]
@@ -70,6 +71,13 @@ class TrainConfig(BaseModel):
             when the dataset has them).
         wm_epochs / align_epochs: Epochs of stage 1 / stage 2.
         use_bc / use_wm / use_cf: Switch each loss term (and stage 1 with ``use_wm``).
+        item_tower: Read items as identities (:mod:`alignuser.policy.items`): an item
+            tower over the retrieval encoder's vectors plus learned per-item offsets, and
+            the state's history (``n_history`` items, 50 when ``None``) as item tokens the
+            decision slots attend to. Needs the item space of the data (:func:`train` builds
+            it; :func:`train_on_steps` takes it as ``items``). ``False``: items as text only.
+        calibrate: After training, fit ``P(watch) = sigmoid(a * logit + b)`` on the
+            validation pages (Platt scaling) and store ``a, b`` in ``policy.json``.
         cue_head: Learn the linear head on the items' numeric cues beside the LM
             (:mod:`alignuser.policy.cues`), fitted alone at the start of stage 2 and then
             with the LM; ``False`` = the LM alone.
@@ -115,6 +123,8 @@ class TrainConfig(BaseModel):
     use_wm: bool = True
     use_cf: bool = True
     cue_head: bool = True
+    item_tower: bool = True
+    calibrate: bool = True
     lambda_wm: float = 0.5
     lambda_cr: float = 0.5
     k_alternatives: int = 3
@@ -138,6 +148,20 @@ def prepare_steps(
     config: TrainConfig, dataset, encoder=None, interactions=None
 ) -> tuple[list, list]:
     """Build train / validation steps from a dataset without leaking the future.
+
+    Same arguments as :func:`prepare_training`, which also returns the item space.
+    """
+    train_steps, valid_steps, _ = prepare_training(config, dataset, encoder, interactions)
+    return train_steps, valid_steps
+
+
+def prepare_training(
+    config: TrainConfig, dataset, encoder=None, interactions=None
+) -> tuple[list, list, Any]:
+    """Train / validation steps, and the item space of their retrieval encoder.
+
+    The :class:`~alignuser.policy.items.ItemSpace` holds the encoder's vectors the states
+    were built with: the item tower's content vectors.
 
     Args:
         config: Data settings (source, page size, memories...).
@@ -183,7 +207,7 @@ def prepare_steps(
             n_history=config.n_history,
         )
         steps = tj.from_impressions(dataset, context=ctx)
-        return tj.split_by_time(steps, config.valid_fraction)
+        return (*tj.split_by_time(steps, config.valid_fraction), _space(ctx))
     split = None
     if interactions is None:
         split = dataset.splits.get("provided") or next(iter(dataset.splits.values()), None)
@@ -213,7 +237,13 @@ def prepare_steps(
         dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1, "max_pages_per_user": 2}
     )
     del pd
-    return train, valid
+    return train, valid, _space(ctx)
+
+
+def _space(ctx):
+    from alignuser.policy.items import ItemSpace
+
+    return ItemSpace.from_encoder(ctx.encoder, ctx.catalog.n_items)
 
 
 def train(
@@ -228,20 +258,22 @@ def train(
         encoder: Retrieval encoder (see :func:`prepare_steps`).
         interactions: Restrict training to these interactions (see :func:`prepare_steps`).
     """
-    train_steps, valid_steps = prepare_steps(config, dataset, encoder, interactions)
+    train_steps, valid_steps, space = prepare_training(config, dataset, encoder, interactions)
     data = {
         "dataset": dataset.name,
         "interactions": "all" if interactions is None else f"{len(interactions)} (split train)",
         "n_train_steps": len(train_steps),
         "n_valid_steps": len(valid_steps),
     }
-    return train_on_steps(config, train_steps, valid_steps, out_dir, data=data)
+    return train_on_steps(config, train_steps, valid_steps, out_dir, data=data, items=space)
 
 
 class _Run:
     """State of one training run (model, optimizer, counters) with save/restore."""
 
-    def __init__(self, config: TrainConfig, out: Path, train_steps: Sequence, data: dict):
+    def __init__(
+        self, config: TrainConfig, out: Path, train_steps: Sequence, data: dict, items=None
+    ):
         self.cfg, self.out, self.data = config, out, data
         self.state: dict[str, Any] = {
             "stage": 1,
@@ -264,6 +296,8 @@ class _Run:
                 )
             self.state = saved["state"]
             self.pm = load_policy_model(last)
+            if items is not None and self.pm.item_space is None:
+                raise ValueError(f"{last}: saved without an item tower; use a new out_dir")
             self.opt = self._optimizer()
             self._load_optimizer(last / "optimizer.safetensors")
             log.info("resumed from %s at step %d", last, self.state["global_step"])
@@ -271,6 +305,8 @@ class _Run:
             from alignuser.policy.model import PolicyModel
 
             corpus = [t for s in train_steps for t in corpus_texts(s)] + [_TEMPLATE_WORDS] * 2
+            if items is not None and config.item_tower:
+                corpus += ["HISTORY:"] * 2  # the history tokens' header
             lora = config.lora if config.base != "tiny" else None
             if config.base != "tiny" and lora is None:
                 lora = {"r": 8, "alpha": 16}
@@ -284,6 +320,8 @@ class _Run:
                 dtype=config.dtype,
                 seed=config.seed,
                 cues=config.cue_head,
+                items=items if config.item_tower else None,
+                history=config.n_history or 50,
             )
             self.opt = self._optimizer()
 
@@ -408,8 +446,14 @@ def train_on_steps(
     valid_steps: Sequence,
     out_dir: str | Path,
     data: dict | None = None,
+    items=None,
 ) -> dict[str, Any]:
-    """Train on prebuilt steps (see the module docstring); returns the final metrics."""
+    """Train on prebuilt steps (see the module docstring); returns the final metrics.
+
+    ``items``: the :class:`~alignuser.policy.items.ItemSpace` the states were built with
+    (from :func:`prepare_training`); needed for ``config.item_tower`` (without it the model
+    reads items as text only, and the config's ``item_tower`` is reported as unused).
+    """
     import torch
 
     from alignuser.policy.checkpoint import save_policy_model
@@ -422,7 +466,9 @@ def train_on_steps(
     cfg, out = config, Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    run = _Run(cfg, out, train_steps, data or {})
+    if cfg.item_tower and items is None:
+        log.info("no item space given: training without the item tower")
+    run = _Run(cfg, out, train_steps, data or {}, items)
     pm, st = run.pm, run.state
     valid = list(valid_steps)[: cfg.max_valid_steps]
     started = time.time()
@@ -443,7 +489,10 @@ def train_on_steps(
             from alignuser.policy.cues import fit_cue_head
 
             fit = fit_cue_head(
-                pm.cue_head, [s.state for s in train_steps], [s.action for s in train_steps]
+                pm.cue_head,
+                [s.state for s in train_steps],
+                [s.action for s in train_steps],
+                space=pm.item_space,
             )
             st["history"].append({"stage": 2, "step": st["global_step"], "cue_fit": fit})
         if stage == 2 and cfg.use_cf:
@@ -462,13 +511,16 @@ def train_on_steps(
                 batch = pm.encode(states, actions, results=results, max_len=cfg.max_len)
                 o = pm.forward(batch, lm_loss=cfg.use_wm)
                 terms: dict[str, Any] = {}
+                wm = o["lm_loss"]
+                if wm is not None and o.get("next_item_loss") is not None:
+                    wm = wm + o["next_item_loss"]  # the next consumed item (item tower)
                 if stage == 1:
-                    terms["wm"] = o["lm_loss"]
+                    terms["wm"] = wm
                 else:
                     if cfg.use_bc:
                         terms["bc"] = bc_loss(o, batch)
-                    if cfg.use_wm and o["lm_loss"] is not None:
-                        terms["wm"] = cfg.lambda_wm * o["lm_loss"]
+                    if cfg.use_wm and wm is not None:
+                        terms["wm"] = cfg.lambda_wm * wm
                     if cfg.use_cf:
                         cf = pairwise_loss(
                             o, batch, [alts[i] for i in idx], pm.max_rating, cfg.pairwise_beta
@@ -536,6 +588,11 @@ def train_on_steps(
     from alignuser.policy.checkpoint import load_policy_model
 
     best = load_policy_model(policy_dir)
+    if cfg.calibrate and valid:
+        from alignuser.training.evaluate import calibrate_watch
+
+        best.info["calibration"] = best.calibration = calibrate_watch(best, valid)
+        metrics["calibration"] = best.calibration
     metrics.update({f"valid_{k}": v for k, v in evaluate_policy(best, valid).items()})
     metrics.update(
         train_seconds=round(time.time() - started, 2),

@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -265,6 +266,8 @@ class StepContext:
             self.max_rating,
             session,
             rater=self.taste.bias_for_history(hist_items, hist_ratings),
+            history=tuple(int(i) for i in hist_items),
+            history_ratings=tuple(float("nan") if r is None else float(r) for r in hist_ratings),
         )
 
 
@@ -281,7 +284,8 @@ def _personas(dataset: Dataset, history: Interactions) -> dict[int, str]:
 def _rating(r: float, max_rating: int, default: int) -> int:
     if r is None or np.isnan(r):
         return default
-    return int(min(max(round(float(r)), 1), max_rating))
+    # half stars round up (4.5 -> 5, 2.5 -> 3), not to even as Python's round() does
+    return int(min(max(math.floor(float(r) + 0.5), 1), max_rating))
 
 
 def from_impressions(

@@ -74,8 +74,8 @@ def test_head_shifts_scores_and_survives_a_checkpoint(pair, small_steps, tmp_pat
     states = [s.state for s in small_steps[1][:8]]
     head = make_cue_head(with_cues.max_rating)
     with torch.no_grad():
-        head.weight[0, CUE_NAMES.index("popularity")] = 3.0  # watch: + 3 x popularity
-        head.weight[5, CUE_NAMES.index("mean")] = 2.0  # rating 5: + 2 x mean cue
+        head.items.weight[0, CUE_NAMES.index("popularity")] = 3.0  # watch: + 3 x popularity
+        head.items.weight[5, CUE_NAMES.index("mean")] = 2.0  # rating 5: + 2 x mean cue
     with_cues.cue_head = head
     try:
         logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
@@ -125,7 +125,7 @@ def test_fit_recovers_a_known_logistic_rule():
         actions.append(PageAction(decisions, exit=False))
     head = make_cue_head(5)
     fit = fit_cue_head(head, states, actions)
-    w = dict(zip(CUE_NAMES, head.weight[0].detach().numpy()))
+    w = dict(zip(CUE_NAMES, head.items.weight[0].detach().numpy()))
     assert w["mean"] == pytest.approx(2.5, abs=0.4)
     assert w["position"] == pytest.approx(-1.5, abs=0.7)
     assert fit["rating_nll"] < 0.8 * np.log(5)  # well below the uniform rating guess

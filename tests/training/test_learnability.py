@@ -52,3 +52,40 @@ def test_micro_model_learns_a_rule_written_in_the_state(small_steps, tmp_path):
     pw = [p for sc in pm.score([s.state for s in valid]) for p in sc.watch]
     cue = [it.taste or 0 for s in valid for it in s.state.items]
     assert auc(pw, [c > 0 for c in cue]) > 0.95
+
+
+def _relabel_by_identity(step):
+    """Watched exactly when the item id is even: visible to item identity only."""
+    decisions = tuple(
+        ItemDecision(d.item_id, d.item_id % 2 == 0, 4 if d.item_id % 2 == 0 else None)
+        for d in step.action.decisions
+    )
+    return dataclasses.replace(step, action=PageAction(decisions, step.action.exit))
+
+
+def test_the_lm_part_carries_item_identity_beside_the_cue_head(small_dataset, tmp_path):
+    """With the cue head on, the LM's own part of the watch logit must still learn what only
+    item identity tells (it fails if the LM part collapses to chance)."""
+    from alignuser.policy.checkpoint import load_policy_model
+    from alignuser.training.trainer import prepare_training
+
+    cfg = TrainConfig(
+        tiny=TinySpec(n_layers=2, d_model=48, n_heads=2, ffn_mult=2, min_frequency=1),
+        align_epochs=3,
+        batch_size=16,
+        use_wm=False,
+        use_cf=False,
+        eval_every=1000,
+        save_every=1000,
+        max_valid_steps=60,
+    )
+    train, valid, space = prepare_training(cfg, small_dataset)
+    train = [_relabel_by_identity(s) for s in train[:200]]
+    valid = [_relabel_by_identity(s) for s in valid[:60]]
+    train_on_steps(cfg, train, valid, tmp_path / "ids", items=space)
+    pm = load_policy_model(tmp_path / "ids" / "policy")
+    assert pm.item_tower is not None and pm.cue_head is not None
+    parts = pm.watch_parts([s.state for s in valid])
+    y = [d.watch for s in valid for d in s.action.decisions]
+    assert auc(parts["lm"], y) > 0.8, auc(parts["lm"], y)
+    assert auc(parts["cues"], y) < 0.7  # the cues cannot see parity: the LM carries it
