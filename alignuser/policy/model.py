@@ -673,25 +673,17 @@ class PolicyModel(TextGeneration):
 
         self.lm.eval()
         lm_part, cue_part = [], []
-        head, self.cue_head = self.cue_head, None
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(states), batch_size):
-                    chunk = list(states[start : start + batch_size])
-                    batch = self.encode(chunk)
-                    w = self.forward(batch, lm_loss=False)["watch"]
-                    z = (w[..., 1] - w[..., 0]).cpu().numpy()
-                    c = np.zeros_like(z)
-                    if head is not None:
-                        from alignuser.policy.cues import batch_cues
-
-                        cues, _ = batch_cues(chunk, z.shape[1], self.item_space)
-                        c = head(cues.to(self.device))[..., 0].cpu().numpy()
-                    for k, n in enumerate(batch.n_items):
-                        lm_part.append(z[k, :n])
-                        cue_part.append(c[k, :n])
-        finally:
-            self.cue_head = head
+        with torch.inference_mode():
+            for start in range(0, len(states), batch_size):
+                batch = self.encode(list(states[start : start + batch_size]))
+                w = self.forward(batch, lm_loss=False)["watch"]
+                z = (w[..., 1] - w[..., 0]).cpu().numpy()
+                c = np.zeros_like(z)
+                if self.cue_head is not None and batch.cues is not None:
+                    c = self.cue_head(batch.cues.to(self.device))[..., 0].cpu().numpy()
+                for k, n in enumerate(batch.n_items):
+                    lm_part.append(z[k, :n] - c[k, :n])
+                    cue_part.append(c[k, :n])
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
         return {"lm": cat(lm_part), "cues": cat(cue_part)}
 

@@ -200,8 +200,15 @@ class PopulationModel(mesa.Model):
             for j, p in enumerate(pages):
                 sims[j] = flat[pos : pos + len(p)]
                 pos += len(p)
-        recent = self.memory.recent([a.index for a in active], k_recent) if k_recent else None
-        hist = self._item_histories(active)
+        # one look-up serves the recent memory lines and the item tower's history
+        k_look = max(k_recent, self.item_history)
+        looked = self.memory.recent([a.index for a in active], k_look) if k_look else None
+        recent = [r[:k_recent] for r in looked] if k_recent else None
+        hist = (
+            self._item_histories([r[: self.item_history] for r in looked])
+            if self.item_history
+            else None
+        )
         self.timings["memory"] += time.perf_counter() - t0
         step = self.steps
         taste, rater = self._taste_scores(active, pages)
@@ -233,16 +240,16 @@ class PopulationModel(mesa.Model):
             )
         return states
 
-    def _item_histories(self, active) -> list[tuple[tuple, tuple]] | None:
-        """Each agent's ``item_history`` most recent consumed items and their ratings.
+    @staticmethod
+    def _item_histories(looked) -> list[tuple[tuple, tuple]]:
+        """Each agent's consumed items among its most recent memories, and their ratings.
 
-        Oldest first, NaN for watched-unrated, from the memory store (the seeded history
-        included), as training builds them from the logs.
+        ``looked``: per agent, the newest ``item_history`` memories, newest first
+        (the seeded history included). Returns oldest first, NaN for watched-unrated, as
+        training builds them from the logs.
         """
-        if not self.item_history:
-            return None
         out = []
-        for recs in self.memory.recent([a.index for a in active], self.item_history):
+        for recs in looked:
             kept = [r for r in recs if r.item_id >= 0 and r.kind in ("history", "rating")][::-1]
             out.append(
                 (

@@ -18,6 +18,21 @@ from alignuser.training.evaluate import auc
 from alignuser.training.trainer import TrainConfig, train_on_steps
 
 
+def _cfg(**kw) -> TrainConfig:
+    """Behaviour cloning only, a micro base, three short epochs."""
+    return TrainConfig(
+        tiny=TinySpec(n_layers=2, d_model=48, n_heads=2, ffn_mult=2, min_frequency=1),
+        align_epochs=3,
+        batch_size=16,
+        use_wm=False,
+        use_cf=False,
+        eval_every=1000,
+        save_every=1000,
+        max_valid_steps=60,
+        **kw,
+    )
+
+
 def _relabel(step):
     decisions = tuple(
         ItemDecision(d.item_id, (it.taste or 0) > 0, 4 if (it.taste or 0) > 0 else None)
@@ -32,17 +47,7 @@ def test_micro_model_learns_a_rule_written_in_the_state(small_steps, tmp_path):
     valid = [_relabel(s) for s in valid[:60]]
     labels = [d.watch for s in valid for d in s.action.decisions]
     assert 0.1 < sum(labels) / len(labels) < 0.9  # both classes on held-out pages
-    cfg = TrainConfig(
-        tiny=TinySpec(n_layers=2, d_model=48, n_heads=2, ffn_mult=2, min_frequency=1),
-        align_epochs=3,
-        batch_size=16,
-        use_wm=False,
-        use_cf=False,
-        cue_head=False,  # the LM itself must read the cue from the text
-        eval_every=1000,
-        save_every=1000,
-        max_valid_steps=60,
-    )
+    cfg = _cfg(cue_head=False)  # the LM itself must read the cue from the text
     m = train_on_steps(cfg, train, valid, tmp_path / "rule")
     assert m["valid_watch_auc"] > 0.95, m["valid_watch_auc"]
     # the rule is in the text, not in item identity: scores track the cue on held-out pages
@@ -69,16 +74,7 @@ def test_the_lm_part_carries_item_identity_beside_the_cue_head(small_dataset, tm
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.training.trainer import prepare_training
 
-    cfg = TrainConfig(
-        tiny=TinySpec(n_layers=2, d_model=48, n_heads=2, ffn_mult=2, min_frequency=1),
-        align_epochs=3,
-        batch_size=16,
-        use_wm=False,
-        use_cf=False,
-        eval_every=1000,
-        save_every=1000,
-        max_valid_steps=60,
-    )
+    cfg = _cfg()
     train, valid, space = prepare_training(cfg, small_dataset)
     train = [_relabel_by_identity(s) for s in train[:200]]
     valid = [_relabel_by_identity(s) for s in valid[:60]]
