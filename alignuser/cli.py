@@ -10,6 +10,11 @@ Commands:
 
 Precedence of settings: ``--set`` > YAML file > built-in defaults (see
 :mod:`alignuser.scenario`).
+
+Errors: a user mistake (a bad scenario, a missing file, a damaged run folder) is printed as
+one line per problem, naming the file, the key and the fix, and the command exits with
+status 2; a run whose recommender's sessions mostly failed exits with status 1. Any other
+error prints one line too; ``alignuser --debug ...`` shows its traceback instead.
 """
 
 from __future__ import annotations
@@ -19,8 +24,93 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import ClickException as _ClickException
+
+#: Exceptions that are the command line's own way of ending (usage errors, exit codes).
+_CLI_EXITS = (typer.Exit, typer.Abort, _ClickException)
+
+
+class _Group(TyperGroup):
+    """The top-level command group: turns errors into one-line messages (unless --debug)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _CLI_EXITS:
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or os.environ.get("ALIGNUSER_DEBUG"):
+                raise
+            raise typer.Exit(_explain(exc)) from None
+
+
+def _explain(exc: Exception) -> int:
+    """Print ``exc`` as the user should read it; the exit status."""
+    from alignuser.errors import AlignUserError
+
+    con = _console()
+    hint = "[dim](alignuser --debug ... shows the traceback)[/dim]"
+    if isinstance(exc, AlignUserError):
+        con.print(f"[red]{_escape(str(exc))}[/red]")
+        return 2
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        con.print(f"[red]{_escape(where + exc.strerror)}[/red] {hint}")
+        return 2
+    con.print(
+        f"[red]error: {type(exc).__name__}: {_escape(str(exc).splitlines()[0] if str(exc) else '')}"
+        f"[/red]\nThis is not a known user mistake; it may be a bug in alignuser or in a "
+        f"plug-in. {hint}"
+    )
+    return 1
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+app = typer.Typer(
+    cls=_Group, add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0]
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import platform
+
+        import alignuser
+
+        typer.echo(f"alignuser {alignuser.__version__} (Python {platform.python_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+    log_level: str = typer.Option(
+        None, "--log-level", help="Log messages from this level up: debug, info, warning, error."
+    ),
+) -> None:
+    """Evaluate recommender systems with human-aligned synthetic users."""
+    if log_level:
+        import logging
+
+        level = logging.getLevelName(log_level.upper())
+        if not isinstance(level, int):
+            raise typer.BadParameter(
+                f"{log_level!r}: use debug, info, warning or error", param_hint="--log-level"
+            )
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _mount_eval() -> None:
@@ -42,15 +132,29 @@ def _console():
     return Console(stderr=True, width=max(Console(stderr=True).width, 140))
 
 
-def _load(path: Path, overrides: list[str] | None):
+def _load(
+    path: Path, overrides: list[str] | None, out: Path | None = None, checked=None,
+    for_run: bool = True,
+):  # fmt: skip
+    """The scenario, checked against the registries (:mod:`alignuser.preflight`)."""
     from alignuser.errors import ScenarioError
+    from alignuser.preflight import check_output_dir, check_scenario
     from alignuser.scenario import load_scenario
 
     try:
-        return load_scenario(path, overrides or [])
+        scenario = load_scenario(path, overrides or [])
+        found = check_scenario(scenario, check_output=for_run and out is None, for_run=for_run)
+        why = check_output_dir(out) if out is not None else None
+        if why:
+            raise ScenarioError(f"--out {out}: {why}; choose a folder you can write")
     except ScenarioError as exc:
-        _console().print(f"[red]Invalid scenario[/red]\n{exc}")
+        _console().print(f"[red]Invalid scenario[/red]\n{_escape(str(exc))}")
         raise typer.Exit(2) from None
+    for line in found.warnings:
+        _console().print(f"[yellow]warning: {_escape(line)}[/yellow]")
+    if checked is not None:
+        checked.append(found)
+    return scenario
 
 
 def _summary(run_dir: Path) -> None:
@@ -142,14 +246,28 @@ def run_cmd(
     if scenario is None:
         _console().print("[red]give a scenario file, or --resume RUN_DIR[/red]")
         raise typer.Exit(2)
-    _run(_load(scenario, set_), out)
+    _run(_load(scenario, set_, out), out)
 
 
 @app.command()
 def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> None:
-    """Check a scenario file and print it fully resolved (defaults filled in)."""
-    s = _load(scenario, set_)
-    typer.echo(s.to_yaml())
+    """Check a scenario file and print it fully resolved (defaults filled in).
+
+    Besides the scenario's own keys, the names it gives (recommenders, policy, dataset
+    format) are looked up in the registries, each plug-in's params are checked against the
+    ones it accepts (and shown with its defaults), and output.dir is checked writable.
+    """
+    import yaml
+
+    checked: list = []
+    s = _load(scenario, set_, checked=checked)
+    data = s.model_dump(mode="json")
+    for key, params in checked[0].params.items():
+        node = data
+        for part in key.split(".")[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node["params"] = params
+    typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     _console().print(f"[green]{scenario}: valid[/green]")
 
 
@@ -191,7 +309,7 @@ def train(
     from alignuser.training.trainer import TrainConfig
     from alignuser.training.trainer import train as train_policy
 
-    s = _load(scenario, set_)
+    s = _load(scenario, set_, for_run=False)
     try:
         config = TrainConfig.model_validate({"seed": s.seed, "progress": True, **s.train})
     except ValidationError as exc:

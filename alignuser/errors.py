@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """``" (did you mean 'ease'?)"`` when a choice is close to ``name``, else ``""``."""
+    choices = [str(c) for c in choices]
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 class AlignUserError(Exception):
@@ -32,6 +42,34 @@ class DatasetError(AlignUserError, ValueError):
 
 class ScenarioError(AlignUserError, ValueError):
     """A scenario file or override is invalid. The message names file, key and expected type."""
+
+
+class UnknownNameError(AlignUserError, KeyError):
+    """A name is not in a registry (recommender, policy, memory backend, loader).
+
+    Args:
+        kind: What was looked up (``"recommender"``).
+        name: The unknown name.
+        known: The registered names (listed, and used for "did you mean").
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(
+            f"unknown {kind} {name!r}{did_you_mean(name, self.known)}; "
+            f"known: {', '.join(self.known)}"
+        )
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class RunOutputError(AlignUserError, RuntimeError):
+    """A run folder's outputs are damaged or incomplete; the message names the part and the fix."""
+
+
+class RunFailedError(AlignUserError, RuntimeError):
+    """A run finished, but a recommender's sessions mostly failed (see ``manifest.json``)."""
 
 
 class MissingExtraError(AlignUserError, ImportError):

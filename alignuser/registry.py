@@ -65,15 +65,25 @@ class Registry(Generic[T]):
         """Return the object registered as ``name``.
 
         Raises:
-            KeyError: With the list of known names when ``name`` is unknown.
+            UnknownNameError: A ``KeyError`` listing the known names (and the closest one)
+                when ``name`` is unknown.
         """
-        key = name.lower()
+        from alignuser.errors import UnknownNameError
+
+        key = str(name).lower()
         if key not in self._items:
             self._load_entry_points()
         if key not in self._items:
-            known = ", ".join(sorted(self.names()))
-            raise KeyError(f"unknown {self.group.split('.')[-1][:-1]} {name!r}; known: {known}")
+            raise UnknownNameError(self.kind, name, self.names())
         return self._items[key]
+
+    @property
+    def kind(self) -> str:
+        """What the registry holds, singular (``"alignuser.policies"`` -> ``"policy"``)."""
+        last = self.group.split(".")[-1]
+        if last.endswith("ies"):
+            return last[:-3] + "y"
+        return last[:-1] if last.endswith("s") else last
 
     def names(self) -> list[str]:
         """All registered names, built-ins and entry points."""

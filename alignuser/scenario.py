@@ -23,13 +23,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
+import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alignuser.errors import ScenarioError
+from alignuser.errors import ScenarioError, did_you_mean
 
 
 class _Section(BaseModel):
@@ -250,14 +253,40 @@ class Scenario(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
+def _section_keys(loc: tuple) -> list[str]:
+    """The keys the scenario section at ``loc`` accepts (``[]`` when not a section)."""
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        f = model.model_fields.get(str(part))
+        if f is None:
+            return []
+        cands = [f.annotation, *typing.get_args(f.annotation)]
+        cands += [a for c in cands for a in typing.get_args(c)]
+        nxt = next((c for c in cands if inspect.isclass(c) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            return []
+        model = nxt
+    return list(model.model_fields)
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         kind = err["type"]
         msg = err["msg"]
         if kind == "extra_forbidden":
-            msg = "unknown key"
+            known = [k for k in _section_keys(err["loc"][:-1]) if k != "source_file"]
+            msg = f"unknown key{did_you_mean(err['loc'][-1], known)}"
+            if known:
+                msg += f"; accepted: {', '.join(known)}"
+        elif kind == "literal_error":
+            choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+            msg = f"{msg} (got {err['input']!r}){did_you_mean(err['input'], choices)}"
+        elif kind == "value_error":  # a check across keys: its message says it all
+            msg = msg.removeprefix("Value error, ")
         elif "input" in err and kind not in ("missing",):
             msg = f"{msg} (got {err['input']!r})"
         lines.append(f"{source}: {key}: {msg}")
@@ -279,29 +308,61 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a raw scenario dict (in place and returned)."""
+    """Apply ``--set`` overrides to a raw scenario dict (in place and returned).
+
+    A list index may be one past the end (``recommenders.3.name=ease`` on three
+    recommenders appends a fourth); any other index out of range, a non-integer index, or a
+    key below a plain value is a :class:`ScenarioError` naming the override and the fix.
+    """
     for item in overrides:
         path, value = parse_override(item)
         node: Any = data
-        for i, part in enumerate(path[:-1]):
-            nxt = path[i + 1]
+        for i, part in enumerate(path):
+            where = ".".join(path[:i]) or "the top level"
+            last = i == len(path) - 1
             if isinstance(node, list):
-                node = node[int(part)]
+                idx = _list_slot(node, part, item, where, last)
+                if last:
+                    node[idx] = value
+                    break
+                if node[idx] is None:
+                    node[idx] = {}
+                node = node[idx]
                 continue
+            if not isinstance(node, dict):
+                raise ScenarioError(
+                    f"override {item!r}: {where} is a value ({node!r}), not a section; "
+                    f"set it with --set {where}=..."
+                )
+            if last:
+                node[part] = value
+                break
             if part not in node or node[part] is None:
-                node[part] = [] if nxt.isdigit() else {}
-            elif isinstance(node[part], str):  # shorthand such as `engine: local`
+                node[part] = [] if path[i + 1].isdigit() else {}
+            elif isinstance(node[part], str) and part == "engine":  # shorthand `engine: local`
                 node[part] = {"kind": node[part]}
             node = node[part]
-        last = path[-1]
-        if isinstance(node, list):
-            idx = int(last)
-            if idx >= len(node):
-                raise ScenarioError(f"override {item!r}: index {idx} out of range")
-            node[idx] = value
-        else:
-            node[last] = value
     return data
+
+
+def _list_slot(node: list, part: str, item: str, where: str, last: bool) -> int:
+    """The index ``part`` names in a list override; appends an entry when one past the end."""
+    try:
+        idx = int(part)
+    except ValueError:
+        raise ScenarioError(
+            f"override {item!r}: {where} is a list; address its entries by index "
+            f"(0..{len(node) - 1}), not {part!r}"
+        ) from None
+    if idx < 0 or idx > len(node):
+        span = f"0..{len(node) - 1}" if node else "none yet"
+        raise ScenarioError(
+            f"override {item!r}: {where} has {len(node)} entries (indexes {span}); "
+            f"use an index in range, or {len(node)} to add one"
+        )
+    if idx == len(node):
+        node.append(None if last else {})
+    return idx
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
@@ -315,6 +376,13 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise ScenarioError(f"{path}: scenario file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -480,12 +480,21 @@ def run(
         progress: Optional callback ``(label, step, max_steps)``.
     """
     import alignuser
+    from alignuser.errors import AlignUserError
+    from alignuser.preflight import check_scenario
 
     resuming = _manifest is not None
+    check_scenario(scenario, check_output=run_dir is None)
     run_dir = Path(run_dir) if run_dir else new_run_dir(scenario)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        (run_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            (run_dir / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    except OSError as exc:
+        raise AlignUserError(
+            f"{run_dir}: cannot create the run folder ({exc.strerror or exc}); choose another "
+            "with --out or output.dir"
+        ) from None
     manifest = _manifest or {
         "alignuser": alignuser.__version__,
         "python": platform.python_version(),
