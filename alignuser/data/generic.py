@@ -11,6 +11,19 @@ logged at WARNING and stored in ``dataset.meta["dropped_rows"]``. Interactions w
 not in the items file are handled the same way (``meta["unknown_item_rows"]``).
 Catalog statistics are computed on all interactions.
 
+**Items file columns.** Without ``item_columns`` the items file's columns are found by name:
+the id column is the one named like the interactions' item column (``columns["item"]``),
+else ``item_id``, ``item``, ``id``, ``itemId`` or ``movieId``; ``title`` (or ``name``),
+``genres`` (or ``genre``, ``tags``, ``categories``), ``year`` and ``text`` (or
+``description``) are read when present. ``item_columns`` overrides any of them
+(``{"item": "iid", "title": "name", "genres": "tags", "genre_sep": "|"}``).
+
+**A split by a column's values.** ``split_column="fold"`` reads that column of the
+interactions file: rows whose value is ``test`` form the test part, ``valid`` (or
+``validation``) the validation part, ``train`` the training part (case-insensitive; any
+other value is an error naming it). The split ships with the dataset as ``column:fold``
+(``make_split(ds, "column")``, ``alignuser eval ... --split column:fold``).
+
 Example:
     >>> from alignuser.data.generic import GenericLoader
     >>> ds = GenericLoader().load(  # doctest: +SKIP
@@ -45,7 +58,9 @@ DEFAULT_COLUMNS = {
 _SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
 
 
-def read_table(path: Path, wanted: dict[str, str], sep: str | None, encoding: str):
+def read_table(
+    path: Path, wanted: dict[str, str], sep: str | None, encoding: str, option: str = "columns"
+):
     """Read the ``wanted`` columns (role -> column) as strings.
 
     Returns:
@@ -60,7 +75,7 @@ def read_table(path: Path, wanted: dict[str, str], sep: str | None, encoding: st
         raise DatasetError(f"{path} is empty")
     if path.suffix.lower() in {".parquet", ".pq"}:
         df = pd.read_parquet(path)
-        _check_columns(path, wanted, list(df.columns))
+        _check_columns(path, wanted, list(df.columns), option)
         out = pd.DataFrame({r: df[c] for r, c in wanted.items()})
         return out, None, []
     sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
@@ -70,7 +85,7 @@ def read_table(path: Path, wanted: dict[str, str], sep: str | None, encoding: st
         if not header:
             raise DatasetError(f"{path} is empty (no header row)")
         header = [h.strip().lstrip("\ufeff") for h in header]
-        _check_columns(path, wanted, header)
+        _check_columns(path, wanted, header, option)
         pos = [header.index(c) for c in wanted.values()]
         cols: list[list[str]] = [[] for _ in pos]
         lines: list[int] = []
@@ -89,10 +104,15 @@ def read_table(path: Path, wanted: dict[str, str], sep: str | None, encoding: st
     return pd.DataFrame(dict(zip(wanted, cols)), dtype=object), np.array(lines), bad
 
 
-def _check_columns(path: Path, wanted: dict[str, str], have: list[str]) -> None:
+def _check_columns(path: Path, wanted: dict[str, str], have: list[str], option: str) -> None:
     missing = [f"{role}={col!r}" for role, col in wanted.items() if col not in have]
     if missing:
-        raise DatasetError(f"{path}: column(s) {', '.join(missing)} not found; columns are {have}")
+        role = next(r for r, c in wanted.items() if c not in have)
+        hint = "split_column=COLUMN" if role == "split" else f"{option}={{'{role}': COLUMN}}"
+        raise DatasetError(
+            f"{path}: column(s) {', '.join(missing)} not found; columns are {have}; "
+            f"name yours with {hint}"
+        )
 
 
 def _timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +149,7 @@ class GenericLoader:
         scale_max: int | None = None,
         encoding: str = "utf-8",
         name: str | None = None,
+        split_column: str | None = None,
     ) -> Dataset:
         """Read the interactions (and optional items) file.
 
@@ -139,18 +160,22 @@ class GenericLoader:
                 the last two are skipped when the file lacks them.
             items: Optional items file (same formats).
             item_columns: ``item``, ``title``, ``genres``, ``year``, ``text`` columns and
-                ``genre_sep`` (default ``"|"``).
+                ``genre_sep`` (default ``"|"``); unset ones are found by name (module docs).
             sep: Field separator (default ``","``; a tab for ``.tsv``).
             on_bad_rows: ``"error"`` (default) or ``"skip"`` (drop, count, log).
             scale_max: Top of the rating scale (default: 5 when ratings are <= 5, else 10,
                 else the ceiling of the largest rating).
             encoding: Text encoding of CSV files.
             name: Dataset name (default: the file stem).
+            split_column: Column whose values (``train`` / ``valid`` / ``test``) give the
+                shipped split ``column:<split_column>``.
         """
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', not {on_bad_rows!r}")
         path = Path(path)
         wanted = self._wanted(path, dict(columns or {}), sep, encoding)
+        if split_column is not None:
+            wanted["split"] = split_column
         frame, lines, bad = read_table(path, wanted, sep, encoding)
         if not len(frame) and not bad:
             raise DatasetError(f"{path}: no interactions (the file has no data rows)")
@@ -185,7 +210,7 @@ class GenericLoader:
         if not len(frame):
             raise DatasetError(f"{path}: no interactions left to load")
 
-        item_frame = self._items(frame, items, item_columns, sep, encoding)
+        item_frame = self._items(frame, items, item_columns, sep, encoding, wanted["item"])
         if items is not None:
             unknown = index_of(frame["item"], item_frame["item"].to_numpy()) < 0
             if unknown.any():
@@ -205,7 +230,13 @@ class GenericLoader:
             scale = RatingScale(
                 scale_max or (5 if top <= 5 else 10 if top <= 10 else math.ceil(top))
             )
-        return assemble(name or path.stem, item_frame, frame, None, scale, meta=meta)
+        raw_splits = None
+        if split_column is not None:
+            raw_splits = {f"column:{split_column}": _column_parts(path, frame, split_column)}
+            frame = frame.drop(columns="split")
+        return assemble(
+            name or path.stem, item_frame, frame, None, scale, raw_splits=raw_splits, meta=meta
+        )
 
     @staticmethod
     def _wanted(path: Path, columns: dict[str, str], sep: str | None, enc: str) -> dict[str, str]:
@@ -237,13 +268,14 @@ class GenericLoader:
         )  # fmt: skip
 
     @staticmethod
-    def _items(frame, items, item_columns, sep, encoding) -> pd.DataFrame:
+    def _items(frame, items, item_columns, sep, encoding, item_key="item_id") -> pd.DataFrame:
         if items is None:
             uniq = pd.unique(frame["item"])
             return pd.DataFrame({"item": uniq, "title": [f"Item {i}" for i in uniq]})
-        spec = {"item": "item_id", **(item_columns or {})}
+        spec = dict(item_columns or {})
         genre_sep = spec.pop("genre_sep", "|")
-        df, _, bad = read_table(Path(items), spec, sep, encoding)
+        spec = {**_item_spec(Path(items), spec, item_key, sep, encoding), **spec}
+        df, _, bad = read_table(Path(items), spec, sep, encoding, "item_columns")
         if bad:
             raise DataFormatError(items, bad[0][0], bad[0][1])
         out = pd.DataFrame({"item": df["item"].astype("string").str.strip()})
@@ -263,6 +295,50 @@ class GenericLoader:
         if "text" in df:
             out["text"] = df["text"].fillna("").astype(str)
         return out.drop_duplicates("item")
+
+
+_ITEM_NAMES = {
+    "item": ("item_id", "item", "id", "itemId", "movieId"),
+    "title": ("title", "name"),
+    "genres": ("genres", "genre", "tags", "categories"),
+    "year": ("year",),
+    "text": ("text", "description"),
+}
+
+
+def _item_spec(path: Path, given: dict, item_key: str, sep, encoding) -> dict[str, str]:
+    """Role -> column of the items file for the roles ``given`` leaves unset (found by name)."""
+    header = _header(path, sep, encoding)
+    if not header:
+        raise DatasetError(f"{path}: the items file is missing or empty")
+    found = {}
+    for role, names in _ITEM_NAMES.items():
+        if role in given:
+            continue
+        cands = (item_key, *names) if role == "item" else names
+        hit = next((c for c in cands if c in header), None)
+        if hit is not None:
+            found[role] = hit
+    if "item" not in given and "item" not in found:
+        raise DatasetError(
+            f"{path}: no item id column found (looked for {[item_key, *_ITEM_NAMES['item']]}); "
+            f"columns are {header}; name it with item_columns={{'item': COLUMN}}"
+        )
+    return found
+
+
+def _column_parts(path: Path, frame: pd.DataFrame, column: str):
+    """``(train, valid, test)`` frames of the rows by the ``column`` values."""
+    value = frame["split"].astype("string").str.strip().str.lower()
+    part = value.map({"train": 0, "valid": 1, "validation": 1, "test": 2})
+    if part.isna().any():
+        bad = sorted(set(value[part.isna()].fillna("<empty>")))[:5]
+        raise DatasetError(
+            f"{path}: split column {column!r} has value(s) {bad}; use train, valid or test"
+        )
+    if not (part == 2).any():
+        raise DatasetError(f"{path}: split column {column!r} has no 'test' row")
+    return tuple(frame[part == k].drop(columns="split") for k in (0, 1, 2))
 
 
 def _header(path: Path, sep: str | None, encoding: str) -> list[str]:

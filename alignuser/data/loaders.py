@@ -136,7 +136,8 @@ def assemble(
         ratings: ``user``, ``item``, ``rating``, ``timestamp`` (external ids).
         users: ``user`` plus ``gender``/``age``/``occupation``/extra columns, or ``None``.
         scale: Rating scale.
-        raw_splits: Split name -> (train, test) frames shaped like ``ratings``.
+        raw_splits: Split name -> ``(train, test)`` or ``(train, valid, test)`` frames shaped
+            like ``ratings``.
         statistics: ``None`` for all interactions, or a split name (its train part).
         meta: Extra provenance.
     """
@@ -162,8 +163,13 @@ def assemble(
 
     inter = to_inter(ratings)
     splits = {
-        k: Split(to_inter(tr), None, to_inter(te), name=k)
-        for k, (tr, te) in (raw_splits or {}).items()
+        k: Split(
+            to_inter(parts[0]),
+            to_inter(parts[1]) if len(parts) == 3 and len(parts[1]) else None,
+            to_inter(parts[-1]),
+            name=k,
+        )
+        for k, parts in (raw_splits or {}).items()
     }
     items = items.assign(
         item_id=index_of(items["item"], item_vocab), external_id=items["item"].astype(str)

@@ -4,7 +4,10 @@
 * :func:`leave_last_n`: the last ``n`` events of each user (by time) are held out.
 * :func:`random_split`: a seeded random partition of the rows.
 * :func:`provided_split`: a split shipped with the dataset (``ml-100k``'s ``u1``, Agent4Rec's
-  ``provided``...).
+  ``provided``, the generic loader's ``split_column``...).
+* :func:`make_split`: one of the above by name (``"auto"``: the provided split, else temporal
+  when there are timestamps, else random), as ``alignuser eval --split`` and scenarios name
+  them.
 
 Every function returns a :class:`~alignuser.data.dataset.Split` over the same id space; parts
 never share a row, and ``valid`` is ``None`` when no validation part is asked for.
@@ -139,3 +142,87 @@ def provided_split(dataset: Dataset, name: str = "provided") -> Split:
         have = ", ".join(sorted(dataset.splits)) or "none"
         raise DatasetError(f"dataset {dataset.name!r} has no split {name!r}; available: {have}")
     return dataset.splits[name]
+
+
+SPLIT_METHODS = ("auto", "provided", "temporal", "random", "leave_last_n", "column", "none")
+"""Names :func:`make_split` takes (``leave-last-n`` is accepted for ``leave_last_n``)."""
+
+
+def make_split(
+    dataset: Dataset,
+    method: str = "auto",
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.0,
+    n_test: int = 1,
+    seed: int = 0,
+    name: str | None = None,
+) -> Split:
+    """The split of ``dataset`` named by ``method``.
+
+    Args:
+        dataset: The dataset (its ``interactions`` and shipped ``splits``).
+        method: ``"auto"`` (the provided split when the dataset ships one, else
+            ``temporal`` when it has timestamps, else ``random``), ``"provided"`` (``name``,
+            default ``"provided"`` or the only / first shipped split), ``"temporal"``,
+            ``"random"``, ``"leave_last_n"`` (``n_test`` per user), ``"column"`` (the split
+            the generic loader built from ``split_column=name``) or ``"none"`` (an error:
+            protocols need a held-out part).
+        test_fraction: Test share (``temporal``, ``random``).
+        valid_fraction: Validation share (``temporal``, ``random``).
+        n_test: Held-out events per user (``leave_last_n``).
+        seed: Seed of ``random``.
+        name: Split name for ``provided``, column name for ``column``.
+
+    Raises:
+        DatasetError: One line saying what is missing and which method to give instead.
+    """
+    method = method.replace("-", "_")
+    shipped = sorted(dataset.splits)
+    if method == "auto":
+        if shipped:
+            method = "provided"
+        else:
+            method = "temporal" if dataset.interactions.has_time else "random"
+    if method == "none":
+        raise DatasetError(
+            "split method 'none' has no held-out part; give temporal, random, leave_last_n, "
+            "provided or column"
+        )
+    if method == "provided":
+        if name is None:
+            name = "provided" if "provided" in dataset.splits else (shipped or [None])[0]
+        if name is None:
+            raise DatasetError(
+                f"dataset {dataset.name!r} ships no split; give one of temporal, random, "
+                "leave_last_n, or column (the generic loader's split_column option)"
+            )
+        split = provided_split(dataset, name)
+    elif method == "column":
+        columns = [k for k in shipped if k.startswith("column:")]
+        key = f"column:{name}" if name else (columns or [""])[0]
+        if key not in dataset.splits:
+            raise DatasetError(
+                f"dataset {dataset.name!r} has no split by column {name!r}: load it with the "
+                f"generic loader's option split_column={name or 'COLUMN'} (values train / "
+                "valid / test)"
+            )
+        split = dataset.splits[key]
+    elif method in ("temporal", "leave_last_n") and not dataset.interactions.has_time:
+        raise DatasetError(
+            f"split {method!r} needs timestamps, but dataset {dataset.name!r} has none; give "
+            "split random (--split random), provided or column"
+        )
+    elif method == "temporal":
+        split = temporal_split(dataset.interactions, test_fraction, valid_fraction)
+    elif method == "leave_last_n":
+        split = leave_last_n(dataset.interactions, n_test=n_test)
+    elif method == "random":
+        split = random_split(dataset.interactions, test_fraction, valid_fraction, seed=seed)
+    else:
+        raise DatasetError(f"unknown split method {method!r}; use one of {SPLIT_METHODS}")
+    if not len(split.test):
+        raise DatasetError(
+            f"split {split.name!r} of dataset {dataset.name!r} has an empty test part; give "
+            "another split (e.g. temporal or random with test_fraction 0.2)"
+        )
+    return split

@@ -12,6 +12,17 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
   (optional; without ``--judge`` its row reads "not run");
 * ``all``: every protocol above.
 
+**Your data.** Every protocol but ``judge`` takes a dataset: ``--data PATH`` (a folder or
+file, read by the detected loader or ``--format NAME``, with loader options ``-o KEY=VALUE``,
+e.g. ``-o columns.user=uid -o items=items.csv``) or ``--scenario FILE`` (its ``dataset:``
+and ``split:``). ``--split`` picks the split where the protocol needs one: ``auto`` (the
+dataset's own split, else temporal when it has timestamps, else random), ``temporal``,
+``random``, ``leave-last-n``, ``provided[:NAME]`` or ``column:COL`` (a column's ``train`` /
+``valid`` / ``test`` values), with ``--test-fraction``, ``--n-test`` and ``--split-seed``.
+next-action and replay need impressions (pages shown, with clicks) and cut them in time.
+What a dataset lacks for a protocol is one line naming the fix (exit code 2), never a
+traceback. Without ``--data`` each protocol reads its shared default dataset.
+
 The shared datasets folder is ``$ALIGNUSER_SHARED_DATA`` (default ``../shared/data``). The
 learned policy joins the line-up with ``--alignuser-checkpoint DIR``; without it its row reads
 "not run". For ``selection`` (and ``all``), ``--alignuser-train FILE`` (a scenario YAML's
@@ -105,17 +116,80 @@ def _train_config(path: Path | None):
         raise typer.Exit(2) from None
 
 
-def _go(name: str, out: Path, **kw) -> None:
+DataOpt = typer.Option(
+    None, "--data", help="Dataset folder or file (default: the protocol's shared dataset)."
+)
+FormatOpt = typer.Option(
+    None, "--format", help="Loader name (default: detected), e.g. generic, ml-100k, obd."
+)
+LoaderOpt = typer.Option(
+    None,
+    "--option",
+    "-o",
+    help="Loader option KEY=VALUE, repeatable; YAML values, dotted keys nest "
+    "(-o columns.user=uid -o items=items.csv -o item_columns.item=iid).",
+)
+ScenarioOpt = typer.Option(
+    None, "--scenario", help="Scenario YAML: its dataset: (and split: unless --split)."
+)
+SplitOpt = typer.Option(
+    None,
+    "--split",
+    help="auto | temporal | random | leave-last-n | provided[:NAME] | column:COL "
+    "(default: the scenario's, else auto).",
+)
+TestFracOpt = typer.Option(None, "--test-fraction", help="Split: test share (default 0.2).")
+NTestOpt = typer.Option(None, "--n-test", help="leave-last-n: held-out events per user.")
+SplitSeedOpt = typer.Option(None, "--split-seed", help="random split: seed (default 0).")
+
+
+def _data_kw(data, fmt, option, scenario, split=None, test_fraction=None, n_test=None,
+             split_seed=None) -> dict:  # fmt: skip
+    """Runner keywords choosing the dataset and split (DatasetError on a bad flag)."""
+    from alignuser.evaluation.datasource import SplitChoice, parse_options
+
+    if data is not None and scenario is not None:
+        from alignuser.errors import DatasetError
+
+        raise DatasetError("give --data or --scenario, not both")
+    kw = {"data": data, "fmt": fmt, "options": parse_options(option), "scenario": scenario}
+    if any(v is not None for v in (split, test_fraction, n_test, split_seed)):
+        kw["split"] = SplitChoice.parse(split, test_fraction=test_fraction, n_test=n_test,
+                                        seed=split_seed)  # fmt: skip
+    return kw
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+    return typer.Exit(2)
+
+
+def _go(name: str, out: Path, data_kw=None, **kw) -> None:
+    """Run one protocol and write its tables; an AlignUserError is one line, exit 2."""
+    from alignuser.errors import AlignUserError
+
     start = time.perf_counter()
-    tables = RUNNERS[name](**kw)
+    try:
+        tables = RUNNERS[name](**(data_kw() if callable(data_kw) else data_kw or {}), **kw)
+    except AlignUserError as exc:
+        raise _fail(exc) from None
     md = write_tables(out, name, tables, _meta(f"alignuser eval {name}", start))
+    if "data" in tables:
+        typer.echo(tables["data"].to_string(index=False))
     typer.echo(tables["summary"].to_string(index=False))
     typer.echo(f"wrote {md}")
 
 
 @eval_app.command()
 def taste(
-    data: Path = typer.Option(None, help="Dataset folder (default agent4rec-ml1m)."),
+    data: Path = DataOpt,
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
     users: int = typer.Option(None, help="Subsample this many users (default all)."),
     ms: str = typer.Option("1,2,3,9", help="Negative ratios m."),
     seeds: str = typer.Option("0,1,2"),
@@ -124,39 +198,71 @@ def taste(
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
-    """Agent4Rec 1:m taste discrimination."""
-    _go("taste", out, data=data, users=users, ms=_ints(ms), seeds=_ints(seeds), mode=mode,
+    """Agent4Rec 1:m taste discrimination (default data: agent4rec-ml1m)."""
+    dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
+    _go("taste", out, dk, users=users, ms=_ints(ms), seeds=_ints(seeds), mode=mode,
         checkpoint=alignuser_checkpoint, chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command()
 def rating(
-    folds: str = typer.Option("u1,u2,u3,u4,u5", help="ml-100k folds."),
+    data: Path = typer.Option(
+        None, "--data", help="Dataset folder or file (default: ml-100k folds, ml-latest-small)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
+    folds: str = typer.Option("u1,u2,u3,u4,u5", help="ml-100k folds (default data only)."),
     max_ratings: int = typer.Option(None, help="Subsample test ratings per split."),
     alignuser_checkpoint: str = Ckpt,
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """RMSE / MAE of ratings of held-out watched items."""
-    _go("rating", out, folds=[f for f in folds.split(",") if f], max_ratings=max_ratings,
+    dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
+    _go("rating", out, dk, folds=[f for f in folds.split(",") if f], max_ratings=max_ratings,
         checkpoint=alignuser_checkpoint, chat=_chat(chat))  # fmt: skip
 
 
 @eval_app.command("next-action")
 def next_action_cmd(
-    data: Path = typer.Option(None, help="Impressions dataset (default ebnerd-sample)."),
+    data: Path = typer.Option(
+        None, "--data", help="Impressions dataset folder or Parquet log (default ebnerd-sample)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    test_fraction: float = typer.Option(0.3, help="Latest share of the pages tested."),
     seeds: str = typer.Option("0,1,2"),
     alignuser_checkpoint: str = Ckpt,
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
     """Top-1 / MRR of the clicked item and exit accuracy on later impressions."""
-    _go("next_action", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
-        chat=_chat(chat))  # fmt: skip
+    dk = lambda: _data_kw(data, fmt, option, scenario)  # noqa: E731
+    _go("next_action", out, dk, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+        chat=_chat(chat), test_fraction=test_fraction)  # fmt: skip
 
 
 @eval_app.command()
 def selection(
+    data: Path = typer.Option(
+        None, "--data", help="Rank recommenders on this dataset (default: synthetic worlds)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
+    recommenders: str = typer.Option(
+        None, help="With --data: recommenders to rank (default random,popular,itemknn,ease)."
+    ),
     worlds: int = typer.Option(3, help="Synthetic world seeds."),
     n_users: int = typer.Option(300),
     n_items: int = typer.Option(300),
@@ -166,18 +272,27 @@ def selection(
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
-    """System selection against the synthetic world's true online ranking."""
+    """System selection: against the synthetic world's true ranking, or offline on --data."""
     cfg, spec = _train_config(alignuser_train), _chat(chat)
-    _go("selection", out, worlds=worlds, n_users=n_users, n_items=n_items,
+    dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
+    recs = [r for r in recommenders.split(",") if r] if recommenders else None
+    _go("selection", out, dk, worlds=worlds, n_users=n_users, n_items=n_items,
         checkpoint=alignuser_checkpoint, train_config=cfg,
-        train_dir=alignuser_train_dir, chat=spec)  # fmt: skip
+        train_dir=alignuser_train_dir, chat=spec, recommenders=recs)  # fmt: skip
 
 
 @eval_app.command()
 def fidelity(
     data: Path = typer.Option(
-        None, help="Dataset folder (default ebnerd-sample and ml-latest-small)."
+        None, "--data", help="Dataset folder or file (default ebnerd-sample and ml-latest-small)."
     ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
     seeds: str = typer.Option("0"),
     max_users: int = typer.Option(200, help="Held-out users per dataset (subsample)."),
     alignuser_checkpoint: str = typer.Option(
@@ -197,13 +312,19 @@ def fidelity(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    _go("fidelity", out, data=data, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
+    dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
+    _go("fidelity", out, dk, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
         max_users=max_users, plots_dir=out / "fidelity_plots")  # fmt: skip
 
 
 @eval_app.command()
 def replay(
-    data: Path = typer.Option(None, help="Impressions dataset folder or Parquet log."),
+    data: Path = typer.Option(
+        None, "--data", help="Impressions dataset folder or Parquet log (default ebnerd-sample)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
     seeds: str = typer.Option("0,1,2"),
     test_fraction: float = typer.Option(0.3, help="Latest share of the log that is replayed."),
     alignuser_checkpoint: str = Ckpt,
@@ -211,7 +332,8 @@ def replay(
     out: Path = Out,
 ) -> None:
     """Replay logged pages: each policy's predicted CTR per position vs the real CTR."""
-    _go("replay", out, data=data, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
+    dk = lambda: _data_kw(data, fmt, option, scenario)  # noqa: E731
+    _go("replay", out, dk, seeds=_ints(seeds), checkpoint=alignuser_checkpoint,
         test_fraction=test_fraction, chat=_chat(chat))  # fmt: skip
 
 
@@ -233,6 +355,16 @@ def judge(
 
 @eval_app.command("all")
 def all_cmd(
+    data: Path = typer.Option(
+        None, "--data", help="Run every protocol on this dataset (default: the shared ones)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
     users: int = typer.Option(None, help="Taste: subsample users."),
     alignuser_checkpoint: str = Ckpt,
     alignuser_train: Path = TrainOpt,
@@ -240,14 +372,38 @@ def all_cmd(
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
-    """Every protocol, one JSON + Markdown file each."""
+    """Every protocol, one JSON + Markdown file each.
+
+    With ``--data`` / ``--scenario`` a protocol the dataset cannot serve (next-action and
+    replay need impressions) is skipped with its one-line reason; the others still run.
+    """
+    from alignuser.errors import AlignUserError
+
     ck, spec = alignuser_checkpoint, _chat(chat)
     cfg = _train_config(alignuser_train)  # validated before any protocol runs
-    jobs = [("taste", {"users": users}), ("rating", {}), ("next_action", {}),
-            ("fidelity", {"plots_dir": out / "fidelity_plots"}), ("replay", {}),
-            ("selection", {"train_config": cfg, "train_dir": alignuser_train_dir})]  # fmt: skip
-    for name, kw in jobs:
-        _go(name, out, checkpoint=ck, chat=spec, **kw)
+    own = data is not None or scenario is not None
+    try:
+        dk = _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)
+    except AlignUserError as exc:
+        raise _fail(exc) from None
+    pages = {k: v for k, v in dk.items() if k != "split"}
+    sel = {"train_config": cfg, "train_dir": alignuser_train_dir}
+    if own:
+        sel = {}
+    jobs = [("taste", dk, {"users": users}), ("rating", dk, {}), ("next_action", pages, {}),
+            ("fidelity", dk, {"plots_dir": out / "fidelity_plots"}), ("replay", pages, {}),
+            ("selection", dk, sel)]  # fmt: skip
+    ran = 0
+    for name, data_kw, kw in jobs:
+        try:
+            _go(name, out, data_kw, checkpoint=ck, chat=spec, **kw)
+            ran += 1
+        except typer.Exit:
+            if not own:
+                raise
+            typer.echo(f"{name}: not run (see the error above)", err=True)
+    if not ran:
+        raise typer.Exit(2)
 
 
 __all__ = ["POLICIES", "RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",

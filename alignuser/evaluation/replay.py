@@ -250,10 +250,15 @@ def impressions_dataset(impressions, name: str = "impressions"):
 def load_replay_data(path: str | Path | None = None):
     """An impressions dataset: a dataset folder (any loader) or an Impressions Parquet file.
 
-    ``None`` reads ``ebnerd-sample`` from the shared datasets folder.
+    ``None`` reads ``ebnerd-sample`` from the shared datasets folder; a loaded
+    :class:`~alignuser.data.dataset.Dataset` is returned as is.
     """
+    from alignuser.data.dataset import Dataset
     from alignuser.data.loaders import load_dataset
     from alignuser.data.tables import Impressions
+
+    if isinstance(path, Dataset):
+        return path
 
     if path is None:
         from alignuser.evaluation.eval_cli import shared_data

@@ -96,32 +96,67 @@ def _meta(command: str, start: float, **extra) -> dict:
     }
 
 
+def _data_table(ed):
+    """One row saying which data and split a protocol ran on."""
+    import pandas as pd
+
+    sp = ed.split
+    row = {"dataset": ed.dataset.name, "source": ed.source, "split": ed.split_label,
+           "users": ed.dataset.n_users, "items": ed.dataset.n_items}  # fmt: skip
+    if sp is not None:
+        row.update(train=len(sp.train), valid=len(sp.valid) if sp.valid is not None else 0,
+                   test=len(sp.test))  # fmt: skip
+    else:
+        row["impressions"] = len(ed.dataset.impressions)
+    return pd.DataFrame([row])
+
+
+def _eval_data(protocol: str, data, fmt, options, scenario, split, default, **kw):
+    from alignuser.evaluation.datasource import load_eval_data, require
+
+    return require(protocol, load_eval_data(data, fmt, options, scenario, split, default, **kw))
+
+
 def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1, 2),
               checkpoint=None, policies=POLICIES, mode: str = "sample",
-              chat=None) -> dict:  # fmt: skip
-    """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``)."""
+              chat=None, fmt=None, options=None, scenario=None, split=None) -> dict:  # fmt: skip
+    """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``).
+
+    ``data``, ``fmt``, ``options``, ``scenario`` and ``split`` choose the dataset and split
+    (:func:`~alignuser.evaluation.datasource.load_eval_data`; default split: the one the
+    dataset ships, else temporal 80/20, else random).
+    """
     import numpy as np
 
-    from alignuser.data.loaders import load_dataset
     from alignuser.evaluation.protocols import build_policies
     from alignuser.evaluation.taste import taste_discrimination, taste_table
 
-    ds = load_dataset(data or shared_data() / "agent4rec-ml1m")
-    split = ds.splits.get("provided") or next(iter(ds.splits.values()))
+    ed = _eval_data("taste", data, fmt, options, scenario, split,
+                    shared_data() / "agent4rec-ml1m")  # fmt: skip
+    ds, split = ed.dataset, ed.split
     chosen = None
     if users:
         pool = np.unique(split.train.df["user_id"].to_numpy())
         chosen = np.sort(np.random.default_rng(0).choice(pool, min(users, len(pool)), False))
     pols = build_policies(ds, split.train, policies, 0, checkpoint, chat=chat)
     raw = taste_discrimination(ds, split, pols, ms, seeds, users=chosen, mode=mode)
+    if not len(raw) or not (raw["pairs"] > 0).any():
+        from alignuser.errors import DatasetError
+
+        raise DatasetError(f"taste: no held-out item of {ds.name!r} to show (split {split.name!r})")
     table = _not_run(taste_table(raw), checkpoint, policies)
     table = _chat_status(table, [pols.get("chat")], "taste")
-    return {"summary": table, "raw": raw}
+    return {"summary": table, "raw": raw, "data": _data_table(ed)}
 
 
 def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = None,
-               checkpoint=None, policies=POLICIES, chat=None) -> dict:  # fmt: skip
-    """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split)."""
+               checkpoint=None, policies=POLICIES, chat=None, data=None, fmt=None,
+               options=None, scenario=None, split=None) -> dict:  # fmt: skip
+    """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split).
+
+    With ``data`` or ``scenario`` (and optionally ``fmt``, ``options``, ``split``, see
+    :func:`~alignuser.evaluation.datasource.load_eval_data`): on that dataset's split only.
+    """
     import pandas as pd
 
     from alignuser.data.loaders import load_dataset
@@ -130,10 +165,16 @@ def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = N
     from alignuser.evaluation.rating import rating_prediction, rating_table
 
     raws, tables, chats = [], [], []
-    ml100k = load_dataset(shared_data() / "ml-100k")
-    jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
-    mls = load_dataset(shared_data() / "ml-latest-small")
-    jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
+    if data is not None or scenario is not None:
+        ed = _eval_data("rating", data, fmt, options, scenario, split, None)
+        jobs = [(ed.dataset.name, ed.dataset, ed.split, ed.split_label)]
+        data_table = _data_table(ed)
+    else:
+        ml100k = load_dataset(shared_data() / "ml-100k")
+        jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
+        mls = load_dataset(shared_data() / "ml-latest-small")
+        jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
+        data_table = None
     for name, ds, split, label in jobs:
         pols = build_policies(ds, split.train, policies, 0, checkpoint, chat=chat)
         if "chat" in pols and all(pols["chat"] is not c for c in chats):
@@ -145,26 +186,31 @@ def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = N
         tables.append(_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
                                dataset=name))  # fmt: skip
     summary = _chat_status(pd.concat(tables, ignore_index=True), chats, "rating")
-    return {"summary": summary, "raw": raw}
+    out = {"summary": summary, "raw": raw}
+    if data_table is not None:
+        out["data"] = data_table
+    return out
 
 
 def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES,
-                    chat=None) -> dict:  # fmt: skip
-    """Next action on later impressions (default ebnerd-sample)."""
-    from alignuser.data.loaders import load_dataset
+                    chat=None, fmt=None, options=None, scenario=None,
+                    test_fraction: float = 0.3) -> dict:  # fmt: skip
+    """Next action on later impressions (default ebnerd-sample), cut at ``test_fraction``."""
     from alignuser.evaluation.next_action import next_action, next_action_table
     from alignuser.evaluation.protocols import build_policies
 
-    ds = load_dataset(data or shared_data() / "ebnerd-sample")
+    ed = _eval_data("next_action", data, fmt, options, scenario, None,
+                    shared_data() / "ebnerd-sample", impressions=True)  # fmt: skip
     built: dict = {}
 
     def fn(train_ds, train_inter):
         built.update(build_policies(train_ds, train_inter, policies, 0, checkpoint, chat=chat))
         return dict(built)
 
-    raw = next_action(ds, fn, seeds=seeds)
+    raw = next_action(ed.dataset, fn, test_fraction=test_fraction, seeds=seeds)
     table = _not_run(next_action_table(raw), checkpoint, policies)
-    return {"summary": _chat_status(table, [built.get("chat")], "next_action"), "raw": raw}
+    summary = _chat_status(table, [built.get("chat")], "next_action")
+    return {"summary": summary, "raw": raw, "data": _data_table(ed)}
 
 
 def read_train_config(path: str | Path):
@@ -206,8 +252,14 @@ def read_train_config(path: str | Path):
 
 def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
                   policies=POLICIES, train_config=None, train_dir=None,
-                  chat=None) -> dict:  # fmt: skip
-    """System selection over ``worlds`` synthetic world seeds.
+                  chat=None, data=None, fmt=None, options=None, scenario=None,
+                  split=None, recommenders=None) -> dict:  # fmt: skip
+    """System selection over ``worlds`` synthetic world seeds, or on a dataset.
+
+    With ``data`` or ``scenario`` (and ``fmt``, ``options``, ``split``): the recommenders
+    (default :data:`~alignuser.evaluation.selection_data.DATA_RECOMMENDERS`) are ranked on
+    that dataset's split by each policy's simulated click rate and by offline metrics
+    (:func:`~alignuser.evaluation.selection_data.dataset_selection`; no online truth there).
 
     ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
     :func:`read_train_config`) trains the learned policy per world on its train logs
@@ -221,6 +273,9 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
         system_selection,
     )
 
+    if data is not None or scenario is not None:
+        return _data_selection(data, fmt, options, scenario, split, checkpoint, policies, chat,
+                               recommenders, train_config)  # fmt: skip
     if isinstance(train_config, str | Path):
         train_config = read_train_config(train_config)
     raw = system_selection(tuple(range(worlds)), policies=policies, n_users=n_users,
@@ -235,6 +290,33 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
     return out
 
 
+def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, chat,
+                    recommenders, train_config) -> dict:  # fmt: skip
+    from alignuser.errors import DatasetError
+    from alignuser.evaluation.protocols import build_policies
+    from alignuser.evaluation.selection_data import (
+        DATA_RECOMMENDERS,
+        dataset_selection,
+        offline_agreement,
+    )
+
+    if train_config is not None:
+        raise DatasetError(
+            "--alignuser-train trains one policy per synthetic world; on your data train it "
+            "with alignuser train SCENARIO and pass --alignuser-checkpoint DIR"
+        )
+    ed = _eval_data("selection", data, fmt, options, scenario, split, None)
+    names = [p for p in policies if p not in ("mf", "choice_default")]
+    pols = build_policies(ed.dataset, ed.split.train, names, 0, checkpoint, chat=chat)
+    raw = dataset_selection(ed.dataset, ed.split, tuple(recommenders or DATA_RECOMMENDERS), pols)
+    summary = offline_agreement(raw)
+    summary["status"] = "ok (no online truth on this data: agreement with offline NDCG@10)"
+    if "alignuser" in policies and "alignuser" not in pols:
+        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
+        summary.loc[len(summary)] = {"method": "sim_alignuser", "status": f"not run: {why}"}
+    return {"summary": summary, "scores": raw, "data": _data_table(ed)}
+
+
 def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
     """LLM-as-judge human-likeness (1..5) of a run's sessions and of the human logs."""
     from alignuser.evaluation.judge import run_judge as judge_run
@@ -243,21 +325,37 @@ def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, see
 
 
 def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float = 0.3,
-               chat=None) -> dict:  # fmt: skip
+               chat=None, fmt=None, options=None, scenario=None) -> dict:  # fmt: skip
     """Predicted vs real CTR per position on the later pages of an impressions log."""
     from alignuser.evaluation.replay import run_replay as replay_run
 
-    return replay_run(data, seeds, checkpoint, test_fraction=test_fraction, chat=chat)
+    ed = _eval_data("replay", data, fmt, options, scenario, None,
+                    shared_data() / "ebnerd-sample", impressions=True)  # fmt: skip
+    out = replay_run(ed.dataset, seeds, checkpoint, test_fraction=test_fraction, chat=chat)
+    return {**out, "data": _data_table(ed)}
 
 
 def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
-                 plots_dir=None, chat=None) -> dict:  # fmt: skip
-    """Macro fidelity: simulated vs human session statistics (Wasserstein, KS, plots)."""
+                 plots_dir=None, chat=None, fmt=None, options=None, scenario=None,
+                 split=None) -> dict:  # fmt: skip
+    """Macro fidelity: simulated vs human session statistics (Wasserstein, KS, plots).
+
+    Default data: ebnerd-sample and ml-latest-small; with ``data`` or ``scenario`` that
+    dataset alone (a rating log on the chosen ``split``; impressions cut in time).
+    """
+    from alignuser.evaluation.datasource import with_split
     from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
 
-    datas = None if data is None else [data]
-    return fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir,
-                        chat=chat)  # fmt: skip
+    datas, extra = None, {}
+    if data is not None or scenario is not None:
+        from alignuser.evaluation.datasource import load_eval_data, require
+
+        ed = require("fidelity", load_eval_data(data, fmt, options, scenario, split,
+                                                impressions="auto"))  # fmt: skip
+        datas, extra = [with_split(ed)], {"data": _data_table(ed)}
+    out = fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir,
+                       chat=chat)  # fmt: skip
+    return {**out, **extra}
 
 
 RUNNERS = {
