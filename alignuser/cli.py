@@ -157,7 +157,8 @@ def _load(
     return scenario
 
 
-def _summary(run_dir: Path) -> None:
+def _summary(run_dir: Path) -> int:
+    """Print the ranking table and any failed recommenders; the exit status."""
     import json
 
     from rich.table import Table
@@ -197,7 +198,31 @@ def _summary(run_dir: Path) -> None:
             )
         speed = manifest.get("recommenders", {}).get(name, {}).get("agent_pages_per_second")
         table.add_row(str(rk["rank"]), name, *cells, str(speed))
+    for r in metrics.get("left_out", []):
+        table.add_row("-", r["recommender"], f"[red]{r['status']}: not ranked[/red]")
     _console().print(table)
+    return _report_failures(manifest)
+
+
+def _report_failures(manifest: dict) -> int:
+    """Print each recommender whose sessions failed; the exit status (1 when one failed)."""
+    status = 0
+    for label, e in sorted(manifest.get("recommenders", {}).items()):
+        if e.get("status") not in ("failed", "partial"):
+            continue
+        what = "left out of the ranking" if e["status"] == "failed" else "ranked, with care"
+        colour = "red" if e["status"] == "failed" else "yellow"
+        _console().print(
+            f"[{colour}]{_escape(label)}: {e['status']}: {e.get('failed_sessions')} of "
+            f"{e.get('sessions')} sessions failed ({100 * e.get('failed_share', 0):.0f}%), "
+            f"{what}; first error: {_escape(str(e.get('first_error')))}[/{colour}]"
+        )
+        status = max(status, int(e["status"] == "failed"))
+    if status:
+        _console().print(
+            f"[red]Run status: {manifest.get('status')} (see manifest.json and faults/)[/red]"
+        )
+    return status
 
 
 def _run(scenario, out: Path | None) -> Path:
@@ -222,10 +247,12 @@ def _run(scenario, out: Path | None) -> Path:
         except AlignUserError as exc:
             _console().print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-    _summary(run_dir)
+    failed = _summary(run_dir)
     _console().print(
         f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"
     )
+    if failed:
+        raise typer.Exit(failed)
     return run_dir
 
 
@@ -284,8 +311,10 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -
     scenario = load_scenario(scenario_file)
     prep = prepare(scenario)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
-    _summary(run_dir)
+    failed = _summary(run_dir)
     _console().print(f"Report: [bold]{run_dir / 'report.html'}[/bold]")
+    if failed:
+        raise typer.Exit(failed)
 
 
 @app.command()

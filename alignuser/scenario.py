@@ -187,6 +187,14 @@ class ResilienceSpec(_Section):
     retries: int = Field(2, ge=0)
     backoff: float = Field(0.5, ge=0.0)
     backoff_max: float = Field(10.0, ge=0.0)
+    max_failed_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="A recommender with a larger share of failed sessions is marked "
+        "`failed` in the manifest and left out of the ranking, and the run exits non-zero; "
+        "a smaller, non-zero share marks it `partial`.",
+    )
 
 
 class OutputSpec(_Section):

@@ -172,12 +172,17 @@ def _coverage_ci(ev, agents, n_items, rng, n_boot):
     return value, min(lo, value), max(hi, value)
 
 
-def rank_recommenders(table: pd.DataFrame, metric: str = "watch_rate") -> pd.DataFrame:
+def rank_recommenders(
+    table: pd.DataFrame, metric: str = "watch_rate", exclude: list[str] | tuple = ()
+) -> pd.DataFrame:
     """Rank recommenders by one metric (best first), with CIs.
 
     ``separated`` says whether a recommender's CI lies wholly above the next one's.
+    Recommenders in ``exclude`` (e.g. whose sessions failed) and those without a value are
+    left out.
     """
-    t = table[table["metric"] == metric].copy()
+    t = table[(table["metric"] == metric) & ~table["recommender"].isin(list(exclude))]
+    t = t[np.isfinite(t["value"].to_numpy(float))].copy()
     t = t.sort_values("value", ascending=not HIGHER_IS_BETTER.get(metric, True)).reset_index(
         drop=True
     )

@@ -97,8 +97,13 @@ def write_report(
     ranking: pd.DataFrame,
     events: pd.DataFrame,
     sessions: pd.DataFrame,
+    left_out: list[dict] | None = None,
 ) -> Path:
-    """Write ``report.html`` (and ``figures/*.png``) into the run folder."""
+    """Write ``report.html`` (and ``figures/*.png``) into the run folder.
+
+    ``left_out``: recommenders kept out of the ranking (``recommender, status,
+    failed_share, first_error``), listed under it.
+    """
     from alignuser.evaluation.macro import wide
     from alignuser.simulation.outputs import read_manifest
 
@@ -115,13 +120,19 @@ def write_report(
         ]
     )  # fmt: skip
     title = html.escape(f"alignuser report: {manifest.get('scenario', run_dir.name)}")
+    dropped = "".join(
+        f"<p><b>Left out of the ranking: {html.escape(r['recommender'])}</b> ({r['status']}: "
+        f"{100 * (r.get('failed_share') or 0):.0f}% of sessions failed; first error: "
+        f"{html.escape(str(r.get('first_error')))})</p>"
+        for r in left_out or []
+    )
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:4px 8px}} th{{background:#eef}} img{{max-width:100%}}</style></head><body>
 <h1>{title}</h1>
 <p>{manifest.get("n_agents", "?")} agents, seed {manifest.get("seed", "?")}, dataset
 {html.escape(str(manifest.get("dataset", {}).get("name", "?")))}, status {manifest.get("status", "?")}.</p>
-<h2>Ranking by watch rate</h2>{ranking.to_html(index=False, float_format=lambda x: f"{x:.4f}")}
+<h2>Ranking by watch rate</h2>{ranking.to_html(index=False, float_format=lambda x: f"{x:.4f}")}{dropped}
 <h2>Macro outcomes: value [95% CI]</h2>{wide(table).to_html()}
 <img alt="outcomes" src="data:image/png;base64,{img1}">
 <h2>Distributions</h2><img alt="distributions" src="data:image/png;base64,{img2}">

@@ -79,6 +79,9 @@ def merge_shards(label: str, name: str, shards: list[dict], wall_s: float) -> di
         "part_seconds": parts,
         "faults": sum(s["faults"] for s in shards),
         "fault_list": [f for s in shards for f in s["fault_list"]][:1000],
+        "sessions": sum(s.get("sessions", 0) for s in shards),
+        "failed_sessions": sum(s.get("failed_sessions", 0) for s in shards),
+        "first_error": next((s["first_error"] for s in shards if s.get("first_error")), None),
     }
     if len(shards) > 1:
         entry["shards"] = [

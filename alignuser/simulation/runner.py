@@ -393,6 +393,9 @@ def run_shard(
     if hasattr(memory, "close"):
         memory.close()
     agent_pages = int(series["pages"].sum()) if len(series) else 0
+    # every recorded fault ends its session (no page: ended; no decision: skip all, exit)
+    ended = [f for f in model.fault_log if f["stage"] in ("recommend", "policy")]
+    first = model.fault_log[0] if model.fault_log else None
     return {
         "shard": shard,
         "agents": [lo, hi],
@@ -411,6 +414,11 @@ def run_shard(
         },
         "faults": model.faults,
         "fault_list": model.fault_log[:1000],
+        "sessions": int(sum(a.sessions_done + bool(a.in_session) for a in model.population)),
+        "failed_sessions": len(ended),
+        "first_error": None
+        if first is None
+        else f"step {first['step']}, agent {first['agent_id']}, {first['stage']}: {first['error']}",
     }
 
 
@@ -441,6 +449,39 @@ def run_one(
         sim = entries[0]["simulate_seconds"]
         out["agent_pages_per_second"] = round(out["agent_pages"] / sim, 1) if sim else None
     return out
+
+
+#: Statuses of a recommender that has finished running (a resume skips it).
+FINISHED = ("complete", "partial", "failed")
+
+
+def judge_entry(entry: dict, max_failed_share: float) -> dict:
+    """Set a recommender's ``status`` from the share of its sessions that failed.
+
+    ``complete``: none failed; ``partial``: some, at most ``max_failed_share`` (ranked, with
+    a warning); ``failed``: more, or no session at all (left out of the ranking). Sets
+    ``failed_share`` too.
+    """
+    sessions, failed = entry.get("sessions", 0), entry.get("failed_sessions", 0)
+    share = failed / sessions if sessions else 1.0
+    entry["failed_share"] = round(share, 4)
+    if not sessions or share > max_failed_share:
+        entry["status"] = "failed"
+    else:
+        entry["status"] = "partial" if failed else "complete"
+    return entry
+
+
+def run_status(entries: dict[str, dict]) -> str:
+    """The run's status from its recommenders'.
+
+    ``failed`` when all failed, ``partial`` when any failed or partly failed, else
+    ``complete``.
+    """
+    statuses = [e.get("status", "complete") for e in entries.values()]
+    if statuses and all(s == "failed" for s in statuses):
+        return "failed"
+    return "partial" if any(s in ("failed", "partial") for s in statuses) else "complete"
 
 
 def new_run_dir(scenario: Scenario) -> Path:
@@ -521,29 +562,37 @@ def run(
         i
         for i, spec in enumerate(scenario.recommenders)
         if not (
-            resuming and manifest["recommenders"].get(spec.display, {}).get("status") == "complete"
+            resuming and manifest["recommenders"].get(spec.display, {}).get("status") in FINISHED
         )
     ]
+    limit = scenario.resilience.max_failed_share
     if scenario.engine.kind == "ray":
         from alignuser.simulation.engines import merge_shards, run_ray
 
         def done(index: int, entries: list[dict], wall_s: float) -> None:
             spec = scenario.recommenders[index]
-            manifest["recommenders"][spec.display] = merge_shards(
-                spec.display, spec.name, entries, wall_s
+            manifest["recommenders"][spec.display] = judge_entry(
+                merge_shards(spec.display, spec.name, entries, wall_s), limit
             )
             write_json(run_dir / "manifest.json", manifest)
 
         run_ray(scenario, run_dir, todo, resuming, done, prep)
     for i in todo if scenario.engine.kind == "local" else []:
         spec = scenario.recommenders[i]
-        manifest["recommenders"][spec.display] = run_one(
-            scenario, prep, spec, policy, run_dir, progress, resume=resuming
+        manifest["recommenders"][spec.display] = judge_entry(
+            run_one(scenario, prep, spec, policy, run_dir, progress, resume=resuming), limit
         )
         write_json(run_dir / "manifest.json", manifest)
     if hasattr(policy, "stats"):
         manifest["policy_stats"] = dict(policy.stats)
-    manifest["status"] = "complete"
+    manifest["status"] = run_status(manifest["recommenders"])
+    for label, entry in manifest["recommenders"].items():
+        if entry.get("status") in ("failed", "partial"):
+            log.error(
+                "%s: %s, %d of %d sessions failed (%.0f%%); first error: %s", label,
+                entry["status"], entry["failed_sessions"], entry["sessions"],
+                100 * entry["failed_share"], entry["first_error"],
+            )  # fmt: skip
     manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_json(run_dir / "manifest.json", manifest)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
@@ -555,18 +604,28 @@ def finalize(
 ) -> pd.DataFrame:
     """Compute macro outcomes and write ``metrics.json``, ``metrics.md`` and the report."""
     from alignuser.evaluation.macro import macro_outcomes, rank_recommenders, wide
-    from alignuser.simulation.outputs import read_events, read_sessions
+    from alignuser.simulation.outputs import read_events, read_manifest, read_sessions
 
     events, sessions = read_events(run_dir), read_sessions(run_dir)
+    entries = read_manifest(run_dir).get("recommenders", {})
+    left_out = [
+        {"recommender": k, **{f: e.get(f) for f in ("status", "failed_share", "first_error")}}
+        for k, e in sorted(entries.items())
+        if e.get("status") == "failed"
+    ]
     genres = [frozenset(g) for g in catalog.df["genres"]]
     table = macro_outcomes(
         events, sessions, catalog.n_items, catalog.df["popularity"].to_numpy(float), genres,
         max_rating, seed=scenario.seed if scenario else 0,
     )  # fmt: skip
-    ranking = rank_recommenders(table, "watch_rate")
+    ranking = rank_recommenders(table, "watch_rate", exclude=[r["recommender"] for r in left_out])
     write_json(
         run_dir / "metrics.json",
-        {"outcomes": table.to_dict(orient="records"), "ranking": ranking.to_dict(orient="records")},
+        {
+            "outcomes": table.to_dict(orient="records"),
+            "ranking": ranking.to_dict(orient="records"),
+            "left_out": left_out,
+        },
     )
     md = [
         "# Macro outcomes (value [95% CI])",
@@ -577,9 +636,16 @@ def finalize(
         "",
         ranking.to_markdown(index=False),
     ]
+    for r in left_out:
+        md += [
+            "",
+            f"Left out of the ranking: {r['recommender']} ({r['status']}: "
+            f"{100 * (r['failed_share'] or 0):.0f}% of sessions failed; first error: "
+            f"{r['first_error']})",
+        ]
     (run_dir / "metrics.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     if scenario is None or scenario.output.report:
         from alignuser.evaluation.report import write_report
 
-        write_report(run_dir, table, ranking, events, sessions)
+        write_report(run_dir, table, ranking, events, sessions, left_out=left_out)
     return table

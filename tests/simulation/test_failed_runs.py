@@ -1,0 +1,129 @@
+"""A recommender whose sessions (mostly) fail: non-zero exit, manifest status, not ranked."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from alignuser.cli import app
+from alignuser.simulation.runner import judge_entry, run, run_status
+
+from .conftest import small_scenario
+
+
+class _Broken:
+    """A local HTTP 'recommender' that always answers with one kind of garbage."""
+
+    def __init__(self, mode: str):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.calls += 1
+                status, body = {
+                    "500": (500, b"internal error"),
+                    "badjson": (200, b"<html>not json</html>"),
+                    "unknown": (200, json.dumps({"items": [[10**6] * 4]}).encode()),
+                }[mode]
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.calls = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/recommend"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(params=["500", "badjson", "unknown"])
+def broken(request):
+    svc = _Broken(request.param)
+    yield svc
+    svc.close()
+
+
+def _scenario(tmp_path, url, **changes):
+    http = {"name": "http", "label": "svc", "params": {"url": url, "timeout": 2, "retries": 0}}
+    return small_scenario(
+        tmp_path,
+        **{
+            "recommenders": [{"name": "popular"}, http],
+            "resilience": {"retries": 0, "backoff": 0.0},
+            "session.sessions_per_agent": 1,
+            "population.n_agents": 30,
+            **changes,
+        },
+    )
+
+
+def test_always_failing_service_fails_the_run_and_is_not_ranked(tmp_path, broken):
+    s = _scenario(tmp_path, broken.url)
+    (tmp_path / "s.yaml").write_text(s.to_yaml())
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    text = " ".join(r.output.split())
+    assert "svc: failed: 30 of 30 sessions failed (100%), left out of the ranking" in text
+    assert "first error: step " in text and "Traceback" not in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["recommenders"]["svc"]
+    assert entry["status"] == "failed" and entry["failed_share"] == 1.0
+    assert manifest["recommenders"]["popular"]["status"] == "complete"
+    assert manifest["status"] == "partial"  # popular still ran and is ranked
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [row["recommender"] for row in metrics["ranking"]] == ["popular"]
+    assert metrics["left_out"][0]["recommender"] == "svc"
+    assert "Left out of the ranking: svc" in (out / "metrics.md").read_text()
+    # report recomputes the same and exits non-zero too
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 1 and "svc: failed" in r.output
+
+
+def test_only_failing_recommender_gives_a_failed_run(tmp_path):
+    svc = _Broken("500")
+    try:
+        s = _scenario(tmp_path, svc.url)
+        s.recommenders = s.recommenders[1:]
+        out = run(s, tmp_path / "run")  # the Python API returns; the manifest says it
+    finally:
+        svc.close()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert json.loads((out / "metrics.json").read_text())["ranking"] == []
+
+
+def test_a_few_failed_sessions_give_a_partial_status():
+    entry = judge_entry({"sessions": 100, "failed_sessions": 3}, 0.5)
+    assert entry["status"] == "partial" and entry["failed_share"] == 0.03
+    assert judge_entry({"sessions": 100, "failed_sessions": 51}, 0.5)["status"] == "failed"
+    assert judge_entry({"sessions": 100, "failed_sessions": 0}, 0.5)["status"] == "complete"
+    assert judge_entry({"sessions": 0, "failed_sessions": 0}, 0.5)["status"] == "failed"
+    assert run_status({"a": {"status": "complete"}, "b": {"status": "partial"}}) == "partial"
+    assert run_status({"a": {"status": "failed"}}) == "failed"
+    assert run_status({"a": {"status": "complete"}}) == "complete"
+
+
+def test_resume_of_a_finished_failed_run_does_not_rerun_it(tmp_path):
+    svc = _Broken("500")
+    try:
+        s = _scenario(tmp_path, svc.url)
+        out = run(s, tmp_path / "run")
+        calls = svc.calls
+        r = CliRunner().invoke(app, ["run", "--resume", str(out)])
+    finally:
+        svc.close()
+    assert r.exit_code == 1 and svc.calls == calls
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["name"] == "small"
