@@ -302,6 +302,7 @@ def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> 
 def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -> None:
     """Recompute metrics and report.html for a run folder."""
     from alignuser.scenario import load_scenario
+    from alignuser.simulation.integrity import verify_run
     from alignuser.simulation.runner import finalize, prepare
 
     scenario_file = run_dir / "scenario.yaml"
@@ -309,6 +310,7 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -
         _console().print(f"[red]{run_dir}: not a run folder (no scenario.yaml)[/red]")
         raise typer.Exit(2)
     scenario = load_scenario(scenario_file)
+    verify_run(run_dir)  # damaged parts are named (a RunOutputError, exit status 2)
     prep = prepare(scenario)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
     failed = _summary(run_dir)

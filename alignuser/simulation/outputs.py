@@ -128,8 +128,23 @@ def _read_parts(folder: Path, columns: list[str]) -> pd.DataFrame:
     parts = sorted(folder.glob("*/part-*.parquet"))
     if not parts:
         return pd.DataFrame(columns=columns)
-    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    frame = pd.concat([_read_part(p) for p in parts], ignore_index=True)
     return frame
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        from alignuser.errors import RunOutputError
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunOutputError(
+            f"{path}: damaged, cannot be read ({first}); run the scenario again into a new "
+            "folder (alignuser run RUN_DIR/scenario.yaml --out NEW_RUN_DIR)"
+        ) from None
 
 
 def read_events(run_dir: str | Path) -> pd.DataFrame:

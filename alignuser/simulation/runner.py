@@ -498,15 +498,23 @@ def resume(run_dir: str | Path, progress=None) -> Path:
     """Continue a run that was interrupted (killed at any point) from its checkpoints.
 
     The final outputs equal those of an uninterrupted run of the same scenario and seed.
+    The parts already written are checked first (:func:`~alignuser.simulation.integrity.
+    verify_run`): a damaged one is named, and the run is not resumed from it.
     """
     from alignuser.errors import AlignUserError
     from alignuser.scenario import load_scenario
+    from alignuser.simulation.integrity import verify_run
     from alignuser.simulation.outputs import read_manifest
 
     run_dir = Path(run_dir)
     if not (run_dir / "scenario.yaml").exists():
         raise AlignUserError(f"{run_dir}: not a run folder (no scenario.yaml)")
     scenario = load_scenario(run_dir / "scenario.yaml")
+    verify_run(
+        run_dir,
+        fix="cannot resume from damaged outputs; run the scenario again into a new folder: "
+        f"alignuser run {run_dir / 'scenario.yaml'} --out NEW_RUN_DIR",
+    )
     return run(scenario, run_dir, progress, _manifest=read_manifest(run_dir))
 
 
@@ -523,6 +531,7 @@ def run(
     import alignuser
     from alignuser.errors import AlignUserError
     from alignuser.preflight import check_scenario
+    from alignuser.simulation.integrity import count_outputs
 
     resuming = _manifest is not None
     check_scenario(scenario, check_output=run_dir is None)
@@ -574,6 +583,7 @@ def run(
             manifest["recommenders"][spec.display] = judge_entry(
                 merge_shards(spec.display, spec.name, entries, wall_s), limit
             )
+            manifest["recommenders"][spec.display]["outputs"] = count_outputs(run_dir, spec.display)
             write_json(run_dir / "manifest.json", manifest)
 
         run_ray(scenario, run_dir, todo, resuming, done, prep)
@@ -582,6 +592,7 @@ def run(
         manifest["recommenders"][spec.display] = judge_entry(
             run_one(scenario, prep, spec, policy, run_dir, progress, resume=resuming), limit
         )
+        manifest["recommenders"][spec.display]["outputs"] = count_outputs(run_dir, spec.display)
         write_json(run_dir / "manifest.json", manifest)
     if hasattr(policy, "stats"):
         manifest["policy_stats"] = dict(policy.stats)
