@@ -13,6 +13,8 @@ name                          detected by
 ``agent4rec``                 ``cf_data/train.txt``
 ``ebnerd``                    ``behaviors.parquet`` or ``behaviors.jsonl``
 ``bookcrossing``              ``book_ratings.dat`` / ``book_history.dat`` + ``items_info.dat``
+``obd``                       ``{policy}/{campaign}/{campaign}.csv`` + ``item_context.csv``
+                              (Open Bandit Dataset: slot impressions, propensities)
 ``generic``                   a single ``.csv`` / ``.tsv`` / ``.parquet`` file
 ============================  ================================================================
 
@@ -210,7 +212,7 @@ def read_separated(path: Path, sep: str, names: list[str], encoding: str, **kw) 
 
 def _register_builtins() -> None:
     # Importing the modules registers their loaders (each uses ``@LOADERS.register``).
-    from alignuser.data import agent4rec, bookcrossing, ebnerd, generic, movielens  # noqa: F401
+    from alignuser.data import agent4rec, bookcrossing, ebnerd, generic, movielens, obd  # noqa: F401
 
 
 _register_builtins()
