@@ -170,7 +170,14 @@ def _summary(run_dir: Path) -> int:
     rows = {}
     for r in metrics["outcomes"]:
         rows.setdefault(r["recommender"], {})[r["metric"]] = r
-    table = Table(title=f"Macro outcomes ({manifest.get('n_agents')} agents, 95% CI)")
+    users = manifest.get("n_distinct_users")
+    who = f"{manifest.get('n_agents')} agents" + (
+        f" on {users} distinct users" if users and users != manifest.get("n_agents") else ""
+    )
+    table = Table(
+        title=f"Macro outcomes ({who}, 95% CI)",
+        caption="rank '=': tied, the paired 95% CI of the difference contains 0",
+    )
     cols = [
         "watch_rate",
         "likes_per_page",
@@ -183,9 +190,16 @@ def _summary(run_dir: Path) -> int:
     table.add_column("recommender")
     for c in cols:
         table.add_column(c, justify="right")
+    table.add_column("vs next (paired CI)", justify="right")
     table.add_column("agent-pages/s", justify="right")
     for rk in metrics["ranking"]:
         name = rk["recommender"]
+        nxt = rk.get("vs_next")
+        vs_next = (
+            "-"
+            if nxt is None or nxt != nxt  # NaN: the last one
+            else f"{nxt:+.3f} [{rk['vs_next_ci_low']:+.3f}, {rk['vs_next_ci_high']:+.3f}]"
+        )
         cells = []
         for c in cols:
             m = rows[name].get(c)
@@ -197,7 +211,8 @@ def _summary(run_dir: Path) -> int:
                 else f"{m['value']:.3f}"
             )
         speed = manifest.get("recommenders", {}).get(name, {}).get("agent_pages_per_second")
-        table.add_row(str(rk["rank"]), name, *cells, str(speed))
+        tied = "=" if rk.get("tied_with") else ""
+        table.add_row(f"{rk['rank']}{tied}", name, *cells, vs_next, str(speed))
     for r in metrics.get("left_out", []):
         table.add_row("-", r["recommender"], f"[red]{r['status']}: not ranked[/red]")
     _console().print(table)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Recommender comparison with confidence intervals, from a finished run folder.
 
 Usage:
@@ -6,7 +7,7 @@ Usage:
 
 Prints the macro outcomes with 95% bootstrap CIs, the paired difference of every
 recommender against the best one (same agents, common random numbers, so the bootstrap
-resamples agents jointly), and saves ``compare_recommenders.png`` in the run folder.
+resamples distinct users jointly), and saves ``compare_recommenders.png`` in the run folder.
 """
 
 from __future__ import annotations
@@ -14,40 +15,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.macro import agent_aggregates, macro_outcomes, rank_recommenders
+from alignuser.evaluation import macro
+from alignuser.evaluation.macro import macro_outcomes, rank_recommenders
 from alignuser.simulation.outputs import read_events, read_manifest, read_sessions
 
-RATIOS = {"watch_rate": ("watched", "shown"), "likes_per_page": ("likes", "pages"),
-          "mean_rating": ("rating_sum", "watched"), "satisfaction": ("sat_sum", "sat_n")}  # fmt: skip
+RATIOS = ["likes_per_page", "mean_rating", "satisfaction", "watch_rate"]
 
 
 def paired_differences(events, sessions, metric: str, best: str, n_boot: int = 1000, seed: int = 0):
-    """Difference (other - best) of a ratio metric with a paired agent bootstrap CI."""
-    num, den = RATIOS[metric]
-    agents = np.sort(sessions["agent_id"].unique())
-    rng = np.random.default_rng(seed)
-    w = rng.multinomial(len(agents), np.full(len(agents), 1 / len(agents)), size=n_boot)
-    aggs = {
-        r: agent_aggregates(
-            events[events.recommender == r], sessions[sessions.recommender == r]
-        ).reindex(agents, fill_value=0)
-        for r in sessions["recommender"].unique()
-    }
-    ref = aggs[best]
-    ref_boot = (w @ ref[num].to_numpy(float)) / (w @ ref[den].to_numpy(float))
-    rows = []
-    for r, agg in aggs.items():
-        if r == best:
-            continue
-        boot = (w @ agg[num].to_numpy(float)) / (w @ agg[den].to_numpy(float)) - ref_boot
-        diff = agg[num].sum() / agg[den].sum() - ref[num].sum() / ref[den].sum()
-        lo, hi = np.nanpercentile(boot, [2.5, 97.5])
-        rows.append({"recommender": r, "vs": best, "difference": diff, "ci_low": lo, "ci_high": hi,
-                     "significant": not (lo <= 0 <= hi)})  # fmt: skip
-    return pd.DataFrame(rows)
+    """Difference (other - best) of a ratio metric with a paired bootstrap CI over users."""
+    pairs = macro.paired_differences(events, sessions, metric, n_boot=n_boot, seed=seed)
+    rows = pairs[pairs["b"] == best].rename(columns={"a": "recommender", "b": "vs"})
+    rows["significant"] = ~rows["tied"].astype(bool)
+    return rows[["recommender", "vs", "difference", "ci_low", "ci_high", "significant"]].reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -59,7 +41,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     manifest = read_manifest(args.run_dir)
     table = macro_outcomes(events, sessions, n_items=manifest.get("n_items", events.item_id.max() + 1),
                            max_rating=manifest.get("max_rating", 5))  # fmt: skip
-    ranking = rank_recommenders(table, args.metric)
+    paired = macro.paired_differences(events, sessions, args.metric)
+    ranking = rank_recommenders(table, args.metric, paired=paired)
     print(f"Ranking by {args.metric} (95% CI):\n{ranking.to_string(index=False)}\n")
     diffs = paired_differences(events, sessions, args.metric, ranking.iloc[0]["recommender"])
     print(f"Paired differences against the best:\n{diffs.to_string(index=False)}")

@@ -15,9 +15,13 @@ Metrics (one row per recommender and metric in :func:`macro_outcomes`):
 ``diversity``          mean genre dissimilarity (1 - Jaccard) of item pairs on a page
 =====================  ========================================================
 
-Confidence intervals resample **agents** (a cluster bootstrap: an agent's sessions stay
-together), with the same resamples for every recommender; since all recommenders face the
-same population with common random numbers, differences between them are paired.
+Confidence intervals resample **distinct users** (a cluster bootstrap: an agent's sessions
+stay together, and so do the agents that copy one user's persona when a population has more
+agents than the data has users), so copies never narrow an interval; the same resamples
+serve every recommender. All recommenders face the same agents with common random numbers,
+so their differences are **paired**: :func:`paired_differences` bootstraps the difference
+itself, and :func:`rank_recommenders` marks as tied the recommenders whose paired 95% CI of
+the difference contains 0.
 
 Example:
     >>> import pandas as pd  # doctest: +SKIP
@@ -131,7 +135,9 @@ def macro_outcomes(
     rng = np.random.default_rng(seed)
     agents = np.sort(sessions["agent_id"].unique())
     n = len(agents)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else None
+    codes = clusters(sessions, agents)
+    k = int(codes.max()) + 1 if n else 0
+    weights = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float64) if n else None
     rows = []
     for label in sorted(sessions["recommender"].unique()):
         ev = events[events["recommender"] == label]
@@ -142,28 +148,52 @@ def macro_outcomes(
             value = a.sum() / b.sum() if b.sum() else np.nan
             lo = hi = np.nan
             if weights is not None and b.sum():
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    boot = (weights @ a) / (weights @ b)
+                boot = _ratio_boot(weights, codes, a, b)
                 boot = boot[np.isfinite(boot)]
                 if len(boot):
                     lo, hi = np.percentile(boot, [2.5, 97.5])
-            rows.append((label, metric, value, lo, hi, n))
-        rows.append((label, "coverage", *_coverage_ci(ev, agents, n_items, rng, n_boot), n))
+            rows.append((label, metric, value, lo, hi, n, k))
+        cov = _coverage_ci(ev, agents, codes, n_items, rng, n_boot)
+        rows.append((label, "coverage", *cov, n, k))
     return pd.DataFrame(
-        rows, columns=["recommender", "metric", "value", "ci_low", "ci_high", "n_agents"]
+        rows,
+        columns=["recommender", "metric", "value", "ci_low", "ci_high", "n_agents", "n_users"],
     )
 
 
-def _coverage_ci(ev, agents, n_items, rng, n_boot):
+def clusters(sessions: pd.DataFrame, agents: np.ndarray) -> np.ndarray:
+    """Cluster index (0..k-1) of each of ``agents``: its user, so copies share one.
+
+    Agents without a ``user_id`` column in ``sessions`` are each their own cluster.
+    """
+    if "user_id" not in sessions or not len(agents):
+        return np.arange(len(agents))
+    users = sessions.groupby("agent_id")["user_id"].first().reindex(agents)
+    return pd.factorize(users.to_numpy(), use_na_sentinel=False)[0]
+
+
+def _ratio_boot(weights: np.ndarray, codes: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """Bootstrap ratios ``sum(a) / sum(b)`` with clusters drawn by ``weights``."""
+    k = weights.shape[1]
+    ca, cb = np.bincount(codes, a, minlength=k), np.bincount(codes, b, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights @ ca) / (weights @ cb)
+
+
+def _coverage_ci(ev, agents, codes, n_items, rng, n_boot):
     watched = ev[ev["watched"].astype(bool)]
     value = watched["item_id"].nunique() / n_items
     if not len(agents):
         return value, np.nan, np.nan
-    by_agent = {a: set(g) for a, g in watched.groupby("agent_id")["item_id"]}
+    code_of = dict(zip(agents.tolist(), codes.tolist()))
+    by_cluster: dict[int, set] = {}
+    for a, g in watched.groupby("agent_id")["item_id"]:
+        by_cluster.setdefault(code_of.get(a, -1), set()).update(g)
+    k = int(codes.max()) + 1
     boots = []
     for _ in range(min(n_boot, 200)):
-        pick = rng.choice(agents, size=len(agents), replace=True)
-        items = set().union(*(by_agent.get(a, set()) for a in np.unique(pick)))
+        pick = np.unique(rng.integers(0, k, size=k))
+        items = set().union(*(by_cluster.get(int(c), set()) for c in pick))
         boots.append(len(items) / n_items)
     # distinct-item counts shrink under resampling (duplicated agents add nothing), so the
     # percentile interval sits below the estimate: use the basic bootstrap interval instead
@@ -172,24 +202,107 @@ def _coverage_ci(ev, agents, n_items, rng, n_boot):
     return value, min(lo, value), max(hi, value)
 
 
-def rank_recommenders(
-    table: pd.DataFrame, metric: str = "watch_rate", exclude: list[str] | tuple = ()
+def paired_differences(
+    events: pd.DataFrame,
+    sessions: pd.DataFrame,
+    metric: str = "watch_rate",
+    popularity: np.ndarray | None = None,
+    genres: list[frozenset] | None = None,
+    max_rating: int = 5,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Rank recommenders by one metric (best first), with CIs.
+    """Every pair of recommenders' difference in a ratio metric, with a paired 95% CI.
 
-    ``separated`` says whether a recommender's CI lies wholly above the next one's.
+    The recommenders faced the same agents with the same random numbers, so one cluster
+    bootstrap over distinct users (the same resamples for both) gives the CI of the
+    difference itself, much tighter than comparing the two separate CIs.
+
+    Returns:
+        One row per ordered pair ``a, b`` (``a != b``): ``difference`` (a - b),
+        ``ci_low``, ``ci_high``, ``tied`` (the CI contains 0), ``n_users``.
+    """
+    num, den = RATIO_METRICS[metric]
+    agents = np.sort(sessions["agent_id"].unique())
+    labels = sorted(sessions["recommender"].unique())
+    cols = ["a", "b", "difference", "ci_low", "ci_high", "tied", "n_users"]
+    if not len(agents) or len(labels) < 2:
+        return pd.DataFrame(columns=cols)
+    codes = clusters(sessions, agents)
+    k = int(codes.max()) + 1
+    weights = np.random.default_rng(seed).multinomial(k, np.full(k, 1.0 / k), size=n_boot)
+    weights = weights.astype(np.float64)
+    value, boot = {}, {}
+    for label in labels:
+        agg = agent_aggregates(
+            events[events["recommender"] == label], sessions[sessions["recommender"] == label],
+            popularity, genres, max_rating,
+        ).reindex(agents, fill_value=0)  # fmt: skip
+        a, b = agg[num].to_numpy(float), agg[den].to_numpy(float)
+        value[label] = a.sum() / b.sum() if b.sum() else np.nan
+        boot[label] = _ratio_boot(weights, codes, a, b)
+    rows = []
+    for x in labels:
+        for y in labels:
+            if x == y:
+                continue
+            d = boot[x] - boot[y]
+            d = d[np.isfinite(d)]
+            lo, hi = np.percentile(d, [2.5, 97.5]) if len(d) else (np.nan, np.nan)
+            tied = not (lo > 0 or hi < 0)  # NaN bounds (no data): tied, never separated
+            rows.append((x, y, value[x] - value[y], lo, hi, tied, k))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def rank_recommenders(
+    table: pd.DataFrame,
+    metric: str = "watch_rate",
+    exclude: list[str] | tuple = (),
+    paired: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Rank recommenders by one metric (best first), with CIs, marking ties.
+
+    With ``paired`` (from :func:`paired_differences`), a recommender's ``rank`` is 1 plus
+    the number of recommenders significantly better than it (paired 95% CI of the
+    difference excluding 0), so recommenders that cannot be told apart share a rank;
+    ``tied_with`` names them, ``vs_next`` is the paired difference to the next one with its
+    CI, and ``separated`` says that CI excludes 0. Without ``paired``, ranks are positions
+    and ``separated`` compares the two separate CIs (conservative).
+
     Recommenders in ``exclude`` (e.g. whose sessions failed) and those without a value are
     left out.
     """
     t = table[(table["metric"] == metric) & ~table["recommender"].isin(list(exclude))]
     t = t[np.isfinite(t["value"].to_numpy(float))].copy()
-    t = t.sort_values("value", ascending=not HIGHER_IS_BETTER.get(metric, True)).reset_index(
-        drop=True
-    )
-    t.insert(0, "rank", np.arange(1, len(t) + 1))
-    nxt_hi = t["ci_high"].shift(-1)
-    t["separated"] = t["ci_low"] > nxt_hi
-    return t[["rank", "recommender", "value", "ci_low", "ci_high", "separated"]]
+    higher = HIGHER_IS_BETTER.get(metric, True)
+    t = t.sort_values(["value", "recommender"], ascending=[not higher, True])
+    t = t.reset_index(drop=True)
+    names = list(t["recommender"])
+    if paired is None or not len(paired):
+        t.insert(0, "rank", np.arange(1, len(t) + 1))
+        t["separated"] = t["ci_low"] > t["ci_high"].shift(-1) if higher else (
+            t["ci_high"] < t["ci_low"].shift(-1)
+        )  # fmt: skip
+        return t[["rank", "recommender", "value", "ci_low", "ci_high", "separated"]]
+    pair = paired.set_index(["a", "b"])
+
+    def better(x: str, y: str) -> bool:  # x significantly better than y
+        row = pair.loc[(x, y)]
+        return bool(row["ci_low"] > 0) if higher else bool(row["ci_high"] < 0)
+
+    t.insert(0, "rank", [1 + sum(better(o, x) for o in names if o != x) for x in names])
+    t["tied_with"] = [
+        ", ".join(o for o in names if o != x and pair.loc[(x, o), "tied"]) for x in names
+    ]
+    nxt = [pair.loc[(x, y)] if y is not None else None for x, y in zip(names, [*names[1:], None])]
+    t["vs_next"] = [np.nan if r is None else r["difference"] for r in nxt]
+    t["vs_next_ci_low"] = [np.nan if r is None else r["ci_low"] for r in nxt]
+    t["vs_next_ci_high"] = [np.nan if r is None else r["ci_high"] for r in nxt]
+    t["separated"] = [False if r is None else not bool(r["tied"]) for r in nxt]
+    return t[
+        ["rank", "recommender", "value", "ci_low", "ci_high", "tied_with", "vs_next",
+         "vs_next_ci_low", "vs_next_ci_high", "separated"]
+    ]  # fmt: skip
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:

@@ -132,7 +132,10 @@ td,th{{border:1px solid #ccc;padding:4px 8px}} th{{background:#eef}} img{{max-wi
 <h1>{title}</h1>
 <p>{manifest.get("n_agents", "?")} agents, seed {manifest.get("seed", "?")}, dataset
 {html.escape(str(manifest.get("dataset", {}).get("name", "?")))}, status {manifest.get("status", "?")}.</p>
-<h2>Ranking by watch rate</h2>{ranking.to_html(index=False, float_format=lambda x: f"{x:.4f}")}{dropped}
+<h2>Ranking by watch rate</h2><p>Recommenders share a rank when the paired 95% CI of their
+difference (same agents and random numbers, distinct users resampled) contains 0;
+<code>vs_next</code> is the paired difference to the next one.</p>
+{ranking.to_html(index=False, float_format=lambda x: f"{x:.4f}")}{dropped}
 <h2>Macro outcomes: value [95% CI]</h2>{wide(table).to_html()}
 <img alt="outcomes" src="data:image/png;base64,{img1}">
 <h2>Distributions</h2><img alt="distributions" src="data:image/png;base64,{img2}">

@@ -129,6 +129,12 @@ def prepare(scenario: Scenario) -> Prepared:
     n = scenario.population.n_agents
     if scenario.population.source == "dataset":
         pool = derive_personas(train, catalog, dataset.users, scale)
+        if n > len(pool):
+            log.warning(
+                "population.n_agents: %d agents on %d users with training data: personas are "
+                "repeated; the copies add no information (intervals resample distinct users)",
+                n, len(pool),
+            )  # fmt: skip
         idx = np.sort(rng.choice(len(pool), size=n, replace=n > len(pool)))
         personas = [pool[i] for i in idx]
         agent_users = np.array([p.user_id for p in personas], dtype=np.int64)
@@ -560,6 +566,7 @@ def run(
     manifest["prepare_seconds"] = round(time.perf_counter() - t0, 3)
     manifest["dataset"] = prep.dataset.summary()
     manifest["n_agents"] = len(prep.agent_users)
+    manifest["n_distinct_users"] = len(np.unique(prep.agent_users))
     manifest["n_items"] = prep.catalog.n_items
     manifest["max_rating"] = prep.scale.max
     policy = make_policy(scenario, prep)
@@ -614,7 +621,12 @@ def finalize(
     run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenario | None = None
 ) -> pd.DataFrame:
     """Compute macro outcomes and write ``metrics.json``, ``metrics.md`` and the report."""
-    from alignuser.evaluation.macro import macro_outcomes, rank_recommenders, wide
+    from alignuser.evaluation.macro import (
+        macro_outcomes,
+        paired_differences,
+        rank_recommenders,
+        wide,
+    )
     from alignuser.simulation.outputs import read_events, read_manifest, read_sessions
 
     events, sessions = read_events(run_dir), read_sessions(run_dir)
@@ -629,12 +641,19 @@ def finalize(
         events, sessions, catalog.n_items, catalog.df["popularity"].to_numpy(float), genres,
         max_rating, seed=scenario.seed if scenario else 0,
     )  # fmt: skip
-    ranking = rank_recommenders(table, "watch_rate", exclude=[r["recommender"] for r in left_out])
+    dropped = {r["recommender"] for r in left_out}
+    kept = ~sessions["recommender"].isin(dropped)
+    paired = paired_differences(
+        events[~events["recommender"].isin(dropped)], sessions[kept], "watch_rate",
+        seed=scenario.seed if scenario else 0,
+    )  # fmt: skip
+    ranking = rank_recommenders(table, "watch_rate", exclude=sorted(dropped), paired=paired)
     write_json(
         run_dir / "metrics.json",
         {
             "outcomes": table.to_dict(orient="records"),
             "ranking": ranking.to_dict(orient="records"),
+            "paired": paired.to_dict(orient="records"),
             "left_out": left_out,
         },
     )
@@ -644,6 +663,9 @@ def finalize(
         wide(table).to_markdown(),
         "",
         "## Ranking by watch_rate",
+        "",
+        "Recommenders share a rank when the paired 95% CI of their difference (same agents, "
+        "same random numbers, users resampled) contains 0.",
         "",
         ranking.to_markdown(index=False),
     ]
