@@ -8,6 +8,8 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``selection``: system selection in the synthetic world against the known truth;
 * ``fidelity``: macro fidelity, simulated vs human session statistics (Wasserstein, KS, plots);
 * ``replay``: predicted vs real CTR per position on the later pages of an impressions log;
+* ``off-policy``: on the Open Bandit Dataset, fit on one logging policy's log and predict the
+  other's CTR: the simulator vs IPW / SNIPW / DM / DR and naive, truth with a bootstrap CI;
 * ``judge RUN_DIR --judge openai:<model>@<url>``: LLM-as-judge human-likeness of a run
   (optional; without ``--judge`` its row reads "not run");
 * ``all``: every protocol above.
@@ -54,6 +56,7 @@ from alignuser.evaluation.suite import (
     run_fidelity,
     run_judge,
     run_next_action,
+    run_off_policy,
     run_rating,
     run_replay,
     run_selection,
@@ -337,6 +340,40 @@ def replay(
         test_fraction=test_fraction, chat=_chat(chat))  # fmt: skip
 
 
+@eval_app.command("off-policy")
+def off_policy(
+    data: Path = typer.Option(
+        None, "--data", help="Open Bandit Dataset folder (default: shared obd-small)."
+    ),
+    campaigns: str = typer.Option("all,men,women", help="Campaigns."),
+    policies: str = typer.Option("choice,alignuser", help="Simulator user policies."),
+    n_boot: int = typer.Option(500, help="Bootstrap resamples of each interval."),
+    seed: int = typer.Option(0),
+    alignuser_checkpoint: str = Ckpt,
+    alignuser_train: Path = typer.Option(
+        None,
+        "--alignuser-train",
+        help="Train the learned policy on each training log "
+        "with this YAML (scenario train: section or bare train keys).",
+    ),
+    alignuser_train_dir: Path = typer.Option(
+        None, "--alignuser-train-dir", help="Keep the per-log training folders here."
+    ),
+    out: Path = Out,
+) -> None:
+    """Off-policy system selection on a multi-policy A/B log (Open Bandit Dataset).
+
+    Fit on one logging policy's log, predict the other's CTR (both directions, per
+    campaign): the simulator vs IPW / SNIPW / DM / DR and the naive estimate, against the
+    truth with a bootstrap interval. Writes <out>/off_policy.md and .json.
+    """
+    cfg = _train_config(alignuser_train)
+    _go("off_policy", out, data=data, campaigns=[c for c in campaigns.split(",") if c],
+        policies=[p for p in policies.split(",") if p], n_boot=n_boot, seed=seed,
+        checkpoint=alignuser_checkpoint, train_config=cfg,
+        train_dir=alignuser_train_dir)  # fmt: skip
+
+
 @eval_app.command()
 def judge(
     run_dir: Path = typer.Argument(..., help="A finished run folder (alignuser run ...)."),
@@ -407,5 +444,5 @@ def all_cmd(
 
 
 __all__ = ["POLICIES", "RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",
-           "run_next_action", "run_rating", "run_replay", "run_selection", "run_taste",
-           "shared_data", "write_tables"]  # fmt: skip
+           "run_next_action", "run_off_policy", "run_rating", "run_replay", "run_selection",
+           "run_taste", "shared_data", "write_tables"]  # fmt: skip

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 __all__ = ["POLICIES", "RUNNERS", "read_train_config", "run_fidelity", "run_judge",
-           "run_next_action", "run_rating", "run_replay", "run_selection", "run_taste",
-           "shared_data", "write_tables"]  # fmt: skip
+           "run_next_action", "run_off_policy", "run_rating", "run_replay", "run_selection",
+           "run_taste", "shared_data", "write_tables"]  # fmt: skip
 
 POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
 
@@ -358,6 +358,44 @@ def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
     return {**out, **extra}
 
 
+def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choice", "alignuser"),
+                   checkpoint=None, train_config=None, train_dir=None, seed: int = 0,
+                   n_boot: int = 500, chat=None) -> dict:  # fmt: skip
+    """Off-policy system selection on the Open Bandit Dataset (default ``obd-small``).
+
+    Per campaign and direction (fit on one logging policy's log, predict the other's CTR):
+    the simulator (``sim_<policy>``), obp-style IPW / SNIPW / DM / DR and the naive
+    estimate against the truth with a bootstrap interval; see
+    :mod:`alignuser.evaluation.offpolicy`. ``train_config`` (a ``TrainConfig``, mapping or
+    YAML path) trains the learned policy on each training log, into ``train_dir``
+    (default temporary).
+    """
+    import tempfile
+
+    from alignuser.errors import DatasetError
+    from alignuser.evaluation.offpolicy import offpolicy_selection, offpolicy_summary
+
+    if chat is not None:
+        raise DatasetError("off-policy: the chat baseline is not wired into this protocol")
+    root = Path(data) if data is not None else shared_data() / "obd-small"
+    if not root.exists():
+        raise DatasetError(f"off-policy: {root} does not exist; give --data OBD_FOLDER")
+    if isinstance(train_config, str | Path):
+        train_config = read_train_config(train_config)
+    elif isinstance(train_config, dict):
+        from alignuser.training.trainer import TrainConfig
+
+        train_config = TrainConfig.model_validate(train_config)
+    kw = {"campaigns": tuple(campaigns), "policies": tuple(policies), "seed": seed,
+          "n_boot": n_boot, "checkpoint": checkpoint, "train_config": train_config}  # fmt: skip
+    if train_config is not None and train_dir is None:
+        with tempfile.TemporaryDirectory(prefix="alignuser-obd-") as tmp:
+            raw = offpolicy_selection(root, train_dir=tmp, **kw)
+    else:
+        raw = offpolicy_selection(root, train_dir=train_dir, **kw)
+    return {"summary": offpolicy_summary(raw), "estimates": raw}
+
+
 RUNNERS = {
     "fidelity": run_fidelity,
     "judge": run_judge,
@@ -366,4 +404,5 @@ RUNNERS = {
     "rating": run_rating,
     "next_action": run_next_action,
     "selection": run_selection,
+    "off_policy": run_off_policy,
 }
