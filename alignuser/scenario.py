@@ -279,6 +279,34 @@ def _section_keys(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+#: Most values a scenario may expand to (YAML aliases counted each time they are used).
+MAX_VALUES = 100_000
+
+
+def _too_big(data: Any, limit: int = MAX_VALUES) -> bool:
+    """Whether ``data`` expands to more than ``limit`` values (a YAML alias bomb)."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _short(value: Any) -> str:
+    """A bounded ``repr`` (an input can be huge)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 3, 6, 6, 80, 80
+    return r.repr(value)
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
@@ -292,11 +320,11 @@ def _format_errors(exc: ValidationError, source: str) -> str:
                 msg += f"; accepted: {', '.join(known)}"
         elif kind == "literal_error":
             choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-            msg = f"{msg} (got {err['input']!r}){did_you_mean(err['input'], choices)}"
+            msg = f"{msg} (got {_short(err['input'])}){did_you_mean(err['input'], choices)}"
         elif kind == "value_error":  # a check across keys: its message says it all
             msg = msg.removeprefix("Value error, ")
         elif "input" in err and kind not in ("missing",):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {_short(err['input'])})"
         lines.append(f"{source}: {key}: {msg}")
     return "\n".join(lines)
 
@@ -395,6 +423,11 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    if _too_big(data):
+        raise ScenarioError(
+            f"{path}: expands to more than {MAX_VALUES:,} values (YAML aliases reused over and "
+            "over: an alias bomb?); write the values out"
+        )
     data = apply_overrides(data, list(overrides or []))
     try:
         scenario = Scenario.model_validate(data)
