@@ -162,6 +162,43 @@ def read_thoughts(run_dir: str | Path) -> pd.DataFrame:
     return _read_parts(Path(run_dir) / "thoughts", THOUGHT_COLUMNS)
 
 
+#: Packages whose versions a run records (those that change what a run computes).
+KEY_PACKAGES = (
+    "numpy", "scipy", "pandas", "pyarrow", "pydantic", "mesa", "chromadb", "langchain-core",
+    "torch", "transformers", "peft", "implicit", "networkx", "ray",
+)  # fmt: skip
+
+
+def provenance() -> dict:
+    """Key package versions (``None``: not installed) and alignuser's git commit.
+
+    Versions come from the installed metadata (nothing is imported). ``git_commit`` is the
+    checkout's ``HEAD`` with ``-dirty`` when tracked files changed, ``None`` outside a git
+    checkout.
+    """
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    root = Path(__file__).resolve().parents[2]
+    commit = None
+    if (root / ".git").exists():
+        try:
+            git = ["git", "-C", str(root)]
+            head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()  # fmt: skip
+            dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"], timeout=20).returncode
+            commit = head + ("-dirty" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    return {"versions": versions, "git_commit": commit}
+
+
 def read_manifest(run_dir: str | Path) -> dict:
     """The run's manifest (``{}`` when absent)."""
     p = Path(run_dir) / "manifest.json"

@@ -31,7 +31,7 @@ from alignuser.data.tables import Catalog, Interactions
 from alignuser.env.views import CatalogView
 from alignuser.interfaces import MemoryRecord
 from alignuser.scenario import Scenario
-from alignuser.simulation.outputs import RunWriter, write_json
+from alignuser.simulation.outputs import RunWriter, provenance, write_json
 
 log = logging.getLogger(__name__)
 
@@ -555,6 +555,7 @@ def run(
         "alignuser": alignuser.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.system()}",
+        **provenance(),
         "scenario": scenario.name,
         "seed": scenario.seed,
         "status": "running",

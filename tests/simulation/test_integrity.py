@@ -54,6 +54,15 @@ def test_manifest_records_parts_and_rows(finished):
     verify_run(finished)  # an intact run passes
 
 
+def test_manifest_records_package_versions_and_commit(finished):
+    from importlib.metadata import version
+
+    manifest = json.loads((finished / "manifest.json").read_text())
+    assert manifest["versions"]["mesa"] == version("mesa")
+    assert manifest["versions"]["torch"] == version("torch")
+    assert "git_commit" in manifest  # None outside a git checkout
+
+
 def test_truncated_events_part_is_named_by_report(copy):
     part = sorted((copy / "events" / "random").glob("part-*.parquet"))[1]
     _truncate(part)
