@@ -241,21 +241,31 @@ def _report_failures(manifest: dict) -> int:
 
 
 def _run(scenario, out: Path | None) -> Path:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from alignuser.errors import AlignUserError
     from alignuser.simulation.runner import resume, run
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("step {task.completed}"),
-        TimeElapsedColumn(), console=_console(), transient=False,
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+        console=_console(), transient=False,
     ) as bar:  # fmt: skip
         tasks: dict[str, int] = {}
 
-        def progress(label: str, step: int, cap: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=cap)
-            bar.update(tasks[label], completed=step)
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:  # phases go 0 -> 1; a recommender counts its sessions
+                phase = label in ("prepare", "report") or label.startswith("fit ")
+                name = label if phase else f"{label} (sessions)"
+                tasks[label] = bar.add_task(name, total=total)
+            bar.update(tasks[label], completed=done, total=total)
 
         try:
             run_dir = run(scenario, out, progress=progress) if scenario else resume(out, progress)

@@ -376,8 +376,11 @@ def run_shard(
             model.timings["outer"] = model.timings.get("outer", 0.0) + (t3 - t2)
             ck.save_checkpoint(run_dir, key, model, memory)
             ckpt_s += time.perf_counter() - t3
-            if progress is not None:
-                progress(label, model.steps, cap)
+            if progress is not None:  # sessions done of all this recommender's sessions
+                done = sum(a.sessions_done for a in model.population)
+                progress(label, lo * s.sessions_per_agent + done, n * s.sessions_per_agent)
+        if progress is not None and (shard is None or hi == n):  # the loop is over
+            progress(label, n * s.sessions_per_agent, n * s.sessions_per_agent)
         t3 = time.perf_counter()
         ck.finish_checkpoints(run_dir, key, memory)
         ckpt_s += time.perf_counter() - t3
@@ -437,7 +440,11 @@ def run_one(
     from alignuser.simulation.engines import merge_shards
 
     n_shards = scenario.engine.shards
+    if progress is not None:
+        progress(f"fit {rec_spec.display}", 0, 1)
     rec, fit_s = _fit(scenario, prep, rec_spec)
+    if progress is not None:
+        progress(f"fit {rec_spec.display}", 1, 1)
     t0 = time.perf_counter()
     entries = []
     for shard in [None] if n_shards == 1 else range(n_shards):
@@ -532,7 +539,9 @@ def run(
     Args:
         scenario: The validated scenario.
         run_dir: Where to write (default: a new folder under ``scenario.output.dir``).
-        progress: Optional callback ``(label, step, max_steps)``.
+        progress: Optional callback ``(label, done, total)``: for each recommender label,
+            sessions finished of all its sessions (agents x ``sessions_per_agent``); the
+            phases ``prepare``, ``fit <label>`` and ``report`` go from 0 to 1.
     """
     import alignuser
     from alignuser.errors import AlignUserError
@@ -563,6 +572,8 @@ def run(
     }
     write_json(run_dir / "manifest.json", manifest)
     t0 = time.perf_counter()
+    if progress is not None:
+        progress("prepare", 0, 1)
     prep = prepare(scenario)
     manifest["prepare_seconds"] = round(time.perf_counter() - t0, 3)
     manifest["dataset"] = prep.dataset.summary()
@@ -571,6 +582,8 @@ def run(
     manifest["n_items"] = prep.catalog.n_items
     manifest["max_rating"] = prep.scale.max
     policy = make_policy(scenario, prep)
+    if progress is not None:
+        progress("prepare", 1, 1)
     if getattr(policy, "calibration", None):
         manifest["policy_calibration"] = policy.calibration
     manifest["status"] = "running"
@@ -614,7 +627,11 @@ def run(
             )  # fmt: skip
     manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
     write_json(run_dir / "manifest.json", manifest)
+    if progress is not None:
+        progress("report", 0, 1)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
+    if progress is not None:
+        progress("report", 1, 1)
     return run_dir
 
 
