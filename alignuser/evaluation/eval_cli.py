@@ -266,6 +266,10 @@ def selection(
     recommenders: str = typer.Option(
         None, help="With --data: recommenders to rank (default random,popular,itemknn,ease)."
     ),
+    logs: Path = typer.Option(
+        None, "--logs", help="Your A/B test: an impressions log (Parquet or dataset folder)."
+    ),
+    arm_column: str = typer.Option(None, "--arm-column", help="With --logs: the arm column."),
     worlds: int = typer.Option(3, help="Synthetic world seeds."),
     n_users: int = typer.Option(300),
     n_items: int = typer.Option(300),
@@ -275,10 +279,21 @@ def selection(
     chat: str = ChatOpt,
     out: Path = Out,
 ) -> None:
-    """System selection: against the synthetic world's true ranking, or offline on --data."""
+    """System selection: synthetic world's true ranking, --data offline, or --logs A/B arms.
+
+    With --logs FILE --arm-column COL: which arm the simulated users prefer on each arm's
+    later pages (the latest --test-fraction, default 0.3), against the arms' real CTRs.
+    """
     cfg, spec = _train_config(alignuser_train), _chat(chat)
-    dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
     recs = [r for r in recommenders.split(",") if r] if recommenders else None
+    if logs is not None or arm_column is not None:
+
+        def dk():
+            return {"logs": logs, "arm_column": arm_column, "fmt": fmt,
+                    "options": _data_kw(None, fmt, option, None)["options"],
+                    "test_fraction": test_fraction}  # fmt: skip
+    else:
+        dk = lambda: _data_kw(data, fmt, option, scenario, split, test_fraction, n_test, split_seed)  # noqa: E731
     _go("selection", out, dk, worlds=worlds, n_users=n_users, n_items=n_items,
         checkpoint=alignuser_checkpoint, train_config=cfg,
         train_dir=alignuser_train_dir, chat=spec, recommenders=recs)  # fmt: skip

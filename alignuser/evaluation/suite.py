@@ -253,13 +253,18 @@ def read_train_config(path: str | Path):
 def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
                   policies=POLICIES, train_config=None, train_dir=None,
                   chat=None, data=None, fmt=None, options=None, scenario=None,
-                  split=None, recommenders=None) -> dict:  # fmt: skip
+                  split=None, recommenders=None, logs=None, arm_column=None,
+                  test_fraction: float | None = None, seed: int = 0) -> dict:  # fmt: skip
     """System selection over ``worlds`` synthetic world seeds, or on a dataset.
 
     With ``data`` or ``scenario`` (and ``fmt``, ``options``, ``split``): the recommenders
     (default :data:`~alignuser.evaluation.selection_data.DATA_RECOMMENDERS`) are ranked on
     that dataset's split by each policy's simulated click rate and by offline metrics
     (:func:`~alignuser.evaluation.selection_data.dataset_selection`; no online truth there).
+    With ``logs`` (an impressions log) and ``arm_column``: your own A/B test, each arm's
+    later pages replayed to policies fitted on the earlier pages of all arms, against the
+    arms' real CTRs (:func:`~alignuser.evaluation.ab_selection.ab_selection`; the time cut
+    at ``test_fraction``, default 0.3).
 
     ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
     :func:`read_train_config`) trains the learned policy per world on its train logs
@@ -273,6 +278,9 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
         system_selection,
     )
 
+    if logs is not None or arm_column is not None:
+        return _ab(logs, arm_column, fmt, options, checkpoint, policies, chat,
+                   0.3 if test_fraction is None else test_fraction, seed)  # fmt: skip
     if data is not None or scenario is not None:
         return _data_selection(data, fmt, options, scenario, split, checkpoint, policies, chat,
                                recommenders, train_config)  # fmt: skip
@@ -288,6 +296,31 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
     if cols:
         out["alignuser_training"] = raw.groupby("world_seed", as_index=False)[cols].first()
     return out
+
+
+def _ab(logs, arm_column, fmt, options, checkpoint, policies, chat, test_fraction,
+        seed) -> dict:  # fmt: skip
+    from alignuser.errors import DatasetError
+    from alignuser.evaluation.ab_selection import ab_selection, ab_summary
+    from alignuser.evaluation.protocols import build_policies
+
+    if logs is None or not arm_column:
+        raise DatasetError("your own A/B test needs both --logs FILE and --arm-column COLUMN")
+    ed = _eval_data("replay", logs, fmt, options, None, None, None, impressions=True)
+    built: dict = {}
+    names = [p for p in policies if p not in ("popularity", "mf")]  # no CTR from scores
+
+    def fn(train_ds, train_inter):
+        built.update(build_policies(train_ds, train_inter, names, seed, checkpoint, chat=chat))
+        return dict(built)
+
+    raw = ab_selection(ed.dataset, arm_column, fn, test_fraction=test_fraction, seed=seed)
+    summary = ab_summary(raw)
+    summary["status"] = "ok"
+    if "alignuser" in policies and "alignuser" not in built:
+        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
+        summary.loc[len(summary)] = {"method": "sim_alignuser", "status": f"not run: {why}"}
+    return {"summary": summary, "arms": raw, "data": _data_table(ed)}
 
 
 def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, chat,
