@@ -1,6 +1,7 @@
 """Bad inputs tried on the command line: clear errors, tracebacks, silent acceptances.
 
-Run: ``python benchmarks/reliability.py [--out benchmarks/results/reliability.md]``.
+Run: ``python benchmarks/reliability.py [--out benchmarks/results/reliability.md]``
+(``--only cases|kills|service`` runs one part).
 
 Every case of :data:`alignuser.testing.bad_inputs.CASES` (also run as tests by
 ``tests/test_bad_inputs.py``) is built in a scratch folder and run through the ``alignuser``
@@ -9,34 +10,241 @@ plug-in params, unreadable files, output folders that cannot be written, bad dat
 damaged run folders, and a recommender service on 127.0.0.1 that always answers badly. The
 table counts, by category, the cases tried, those that ended with a clear error (non-zero
 exit, no traceback, the expected words), an unclear one, a traceback, or silence (exit 0).
+
+``kills``: a sharded run (2 shards, 2 recommenders, embedded Chroma) as a real ``alignuser
+run`` process, killed with SIGKILL at three moments, resumed with ``alignuser run --resume``;
+its events, sessions and series are compared with an uninterrupted run's (rows and a
+checksum).
+
+``service``: an ``http`` recommender on 127.0.0.1 serving the ``popular`` model, with a
+fault every few calls (HTTP 500, a stall past the client's timeout, a dropped connection);
+the run's events are compared with those of ``popular`` in process (same agents, same
+seed), and the faults counted.
 """
 
 import argparse
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import platform
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
 
 from alignuser.testing.bad_inputs import CASES, Workspace, try_case
 
 OUTCOMES = ("clear", "unclear", "traceback", "silent")
 
 
+KILL_SCENARIO = {
+    "name": "kills",
+    "seed": 5,
+    "dataset": {"source": "synthetic", "synthetic": {"n_users": 150, "n_items": 200, "seed": 2}},
+    "population": {"n_agents": 150},
+    "memory": {"backend": "chroma"},
+    "policy": {"name": "choice"},
+    "recommenders": [{"name": "popular"}, {"name": "random"}],
+    "session": {"max_pages": 4, "sessions_per_agent": 3, "activation_prob": 0.5},
+    "engine": {"kind": "local", "shards": 2},
+    "output": {"report": False},
+}
+#: (what, checkpoint file, step reached) at which the process is killed
+MOMENTS = [
+    ("popular, shard 0, step 3", "popular.s0000.json", 3),
+    ("popular, shard 1, step 1", "popular.s0001.json", 1),
+    ("random, shard 1, step 4", "random.s0001.json", 4),
+]
+
+
+def _digest(run_dir: Path) -> dict:
+    """Rows and a checksum of each output table (events, sessions, series)."""
+    from alignuser.simulation.outputs import read_events, read_sessions
+
+    out = {}
+    series = sorted((run_dir / "series").glob("*.parquet"))
+    tables = {
+        "events": read_events(run_dir),
+        "sessions": read_sessions(run_dir),
+        "series": pd.concat([pd.read_parquet(f).assign(part=f.name) for f in series]),
+    }
+    for name, frame in tables.items():
+        h = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=True).to_numpy()
+        out[name] = (len(frame), hashlib.sha256(h.tobytes()).hexdigest()[:12])
+    return out
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return [sys.executable, "-m", "alignuser", *args], env
+
+
+def kills(tmp: Path) -> list[str]:
+    """Kill a sharded run three times (one moment per run), resume, compare."""
+    scen = tmp / "kills.yaml"
+    scen.write_text(yaml.safe_dump({**KILL_SCENARIO, "output": {"dir": str(tmp), "report": False}}))
+    t0 = time.perf_counter()
+    cmd, env = _cli("run", str(scen), "--out", str(tmp / "ref"))
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    ref_s = time.perf_counter() - t0
+    ref = _digest(tmp / "ref")
+    rows = [
+        f"Uninterrupted run: {ref_s:.1f} s; events {ref['events'][0]} rows "
+        f"(`{ref['events'][1]}`), sessions {ref['sessions'][0]} (`{ref['sessions'][1]}`), "
+        f"series {ref['series'][0]} (`{ref['series'][1]}`).",
+        "",
+        "| killed at | killed after s | resumed from step | resume exit | events rows, checksum "
+        "| sessions | series | identical |",
+        "|---|---:|---:|---:|---|---|---|---|",
+    ]
+    for what, ckpt, step in MOMENTS:
+        out = tmp / f"killed-{ckpt}"
+        cmd, env = _cli("run", str(scen), "--out", str(out))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target = out / "checkpoints" / ckpt
+        while proc.poll() is None:
+            try:
+                if json.loads(target.read_text() or "{}").get("step", 0) >= step:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_s = time.perf_counter() - t0
+        cmd, env = _cli("run", "--resume", str(out))
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        manifest = json.loads((out / "manifest.json").read_text())
+        resumed = {k: v.get("resumed_from_step") for k, v in manifest["recommenders"].items()}
+        got = _digest(out) if r.returncode == 0 else {}
+        same = got == ref
+        cells = [f"{got[k][0]}, `{got[k][1]}`" if k in got else "-" for k in ref]
+        rows.append(
+            f"| {what}{'' if alive else ' (had finished)'} | {killed_s:.1f} | {resumed} | "
+            f"{r.returncode} | {' | '.join(cells)} | {'yes' if same else '**no**'} |"
+        )
+    return rows
+
+
+class _FaultyService:
+    """The ``popular`` model over HTTP, with a fault on a schedule of calls."""
+
+    def __init__(self, scenario):
+        from alignuser.recommenders import make_recommender
+        from alignuser.simulation.runner import prepare
+
+        prep = prepare(scenario)
+        backend = make_recommender("popular", seed=scenario.seed).fit(prep.train, prep.catalog)
+        self.calls, self.faults = 0, {"500": 0, "stall": 0, "drop": 0}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.calls += 1
+                n = outer.calls
+                if n % 3 == 0:
+                    outer.faults["500"] += 1
+                    return self._send(500, b"internal error")
+                if n % 4 == 0:
+                    outer.faults["stall"] += 1
+                    time.sleep(1.5)  # past the client's 1 s timeout
+                if n % 5 == 0:
+                    outer.faults["drop"] += 1
+                    self.connection.shutdown(2)  # close without an answer
+                    return None
+                items = backend.recommend(
+                    np.array(body["user_ids"]), body["k"], [np.array(e) for e in body["exclude"]]
+                )
+                return self._send(200, json.dumps({"items": items.tolist()}).encode())
+
+            def _send(self, status, payload):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/recommend"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def service(tmp: Path) -> list[str]:
+    """A faulty HTTP recommender against the same model in process."""
+    from alignuser.scenario import Scenario
+    from alignuser.simulation.outputs import read_events, read_manifest
+    from alignuser.simulation.runner import run
+
+    base = {
+        **KILL_SCENARIO, "name": "service", "population": {"n_agents": 60},
+        "memory": {"backend": "inmemory"}, "engine": "local",
+        "output": {"dir": str(tmp), "report": False},
+    }  # fmt: skip
+    direct = run(Scenario.model_validate({**base, "recommenders": [{"name": "popular"}]}),
+                 tmp / "direct")  # fmt: skip
+    svc = _FaultyService(Scenario.model_validate(base))
+    try:
+        http = {
+            "name": "http",
+            "label": "popular",
+            "params": {"url": svc.url, "timeout": 1.0, "retries": 3, "backoff": 0.05},
+        }
+        t0 = time.perf_counter()
+        out = run(Scenario.model_validate({**base, "recommenders": [http]}), tmp / "http")
+        wall = time.perf_counter() - t0
+    finally:
+        svc.close()
+    a, b = read_events(direct), read_events(out)
+    entry = read_manifest(out)["recommenders"]["popular"]
+    same = a.equals(b)
+    return [
+        "| service calls | 500s | stalls past timeout | dropped connections | run faults "
+        "| status | events (direct / http) | identical events | wall s |",
+        "|---:|---:|---:|---:|---:|---|---|---|---:|",
+        f"| {svc.calls} | {svc.faults['500']} | {svc.faults['stall']} | {svc.faults['drop']} | "
+        f"{entry['faults']} | {entry['status']} | {len(a)} / {len(b)} | "
+        f"{'yes' if same else '**no**'} | {wall:.1f} |",
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="Also write the table here.")
+    parser.add_argument("--only", choices=["cases", "kills", "service"], default=None)
     args = parser.parse_args(argv)
     logging.disable(logging.CRITICAL)  # the faults' own log lines are not what is measured
+    extra: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "kills"):
+            extra += ["", "## SIGKILL and resume (sharded run)", "", *kills(Path(tmp))]
+        if args.only in (None, "service"):
+            extra += ["", "## A faulty HTTP recommender (retries)", "", *service(Path(tmp))]
     results = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace(tmp)
         try:
-            for case in CASES:
+            for case in CASES if args.only in (None, "cases") else []:
                 t = time.perf_counter()
                 res = try_case(case, ws)
                 results.append((res, time.perf_counter() - t))
@@ -62,7 +270,7 @@ def main(argv=None) -> int:
     bad = [r for r, _ in results if r.outcome != "clear"]
     text = "\n".join(
         [
-            "# Reliability: bad inputs on the command line",
+            "# Reliability: bad inputs, SIGKILL and resume, a faulty recommender service",
             "",
             "Command: `python benchmarks/reliability.py --out benchmarks/results/reliability.md`  ",
             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
@@ -77,6 +285,7 @@ def main(argv=None) -> int:
             "them; *silent* when it exits 0.",
             "",
             *lines,
+            *extra,
             "",
             "## Cases",
             "",
