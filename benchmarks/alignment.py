@@ -35,6 +35,7 @@ from alignuser.evaluation.eval_cli import (
     read_train_config,
     run_fidelity,
     run_next_action,
+    run_off_policy,
     run_rating,
     run_replay,
     run_selection,
@@ -42,6 +43,7 @@ from alignuser.evaluation.eval_cli import (
     write_tables,
 )
 from alignuser.evaluation.fidelity import parse_checkpoints
+from alignuser.evaluation.suite import FLOAT_FORMAT
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,6 +65,8 @@ TITLES = {
     "fidelity": "4. Macro fidelity: held-out users' sessions vs their simulation",
     "selection": "5a. System selection vs the synthetic world's true online ranking",
     "replay": "5b. Replay of logged pages (ebnerd-sample, latest 30 %): predicted vs real CTR",
+    "off_policy": "6. Off-policy system selection on the Open Bandit Dataset (fit on one "
+    "logging policy's log, predict the other's CTR)",
 }
 
 
@@ -137,7 +141,7 @@ def section(name: str, tables: dict, meta: dict) -> str:
         t = pm(t)
         if key != "summary":
             lines += [f"{key}:", ""]
-        lines += [t.to_markdown(index=False, floatfmt=".3f"), ""]
+        lines += [t.to_markdown(index=False, floatfmt=FLOAT_FORMAT.get(name, ".3f")), ""]
     return "\n".join(lines)
 
 
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--only",
         nargs="*",
-        default=["taste", "rating", "next_action", "fidelity", "selection", "replay"],
+        default=["taste", "rating", "next_action", "fidelity", "selection", "replay", "off_policy"],
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -222,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
             args.worlds, checkpoint=cks("selection"), train_config=sel_train
         ),
         "replay": lambda: run_replay(seeds=seeds, checkpoint=cks("replay")),
+        "off_policy": lambda: run_off_policy(
+            train_config=read_train_config(HERE.parent / "scenarios" / "train_obd.yaml")
+        ),
     }
     command = "python benchmarks/alignment.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
@@ -234,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         tables = jobs[name]()
         meta = {"command": command, "seconds": time.perf_counter() - start, "machine": machine}
         write_tables(args.results / "alignment", name, tables, meta)
-        shown = {k: t for k, t in tables.items() if k in ("summary", "scores", "positions")}
+        keep = ("summary", "scores", "positions", "estimates")
+        shown = {k: t for k, t in tables.items() if k in keep}
         sections.append(section(name, shown, meta))
         print(tables["summary"].to_string(index=False), flush=True)
     head = [

@@ -176,7 +176,7 @@ def _go(name: str, out: Path, data_kw=None, **kw) -> None:
         tables = RUNNERS[name](**(data_kw() if callable(data_kw) else data_kw or {}), **kw)
     except AlignUserError as exc:
         raise _fail(exc) from None
-    md = write_tables(out, name, tables, _meta(f"alignuser eval {name}", start))
+    md = write_tables(out, name, tables, _meta(f"alignuser eval {name.replace('_', '-')}", start))
     if "data" in tables:
         typer.echo(tables["data"].to_string(index=False))
     typer.echo(tables["summary"].to_string(index=False))

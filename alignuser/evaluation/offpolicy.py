@@ -29,7 +29,9 @@ Per row: the estimate with a bootstrap interval (training-log rows for the estim
 the click model held fixed; target pages for the simulator), its absolute error, whether it
 falls inside the truth's interval, and whether it orders the two policies as the truth
 does (predicted target CTR vs the training policy's own on-policy CTR; the naive estimate
-equals it, so it never orders them: ``=``, counted wrong). ``decidable`` says
+equals it, so it never orders them: ``=``, counted wrong; where the two true CTRs are
+equal, e.g. 46 clicks in both ``women`` logs, no ordering is right or wrong and
+``order_right`` is empty). ``decidable`` says
 whether the truth itself orders them: the bootstrap interval of the true difference
 excludes 0. With 38-69 clicks per 10,000 impressions, most orderings are not.
 
@@ -300,27 +302,50 @@ def offpolicy_selection(
                 est = row.get("estimate", np.nan)
                 row["abs_error"] = abs(est - truth) if np.isfinite(est) else np.nan
                 row["in_truth_ci"] = bool(t_lo <= est <= t_hi) if np.isfinite(est) else None
-                row["order_true"] = _order(dst, src, truth, base["train_ctr"])
-                if np.isfinite(est):
-                    row["order_pred"] = _order(dst, src, est, base["train_ctr"])
-                    row["order_right"] = row["order_pred"] == row["order_true"]
                 rows.append(row)
     cols = ["campaign", "train_log", "target", "method", "estimate", "est_lo", "est_hi",
             "truth", "truth_lo", "truth_hi", "abs_error", "in_truth_ci", "order_true",
             "order_pred", "order_right", "decidable", "n_train", "train_clicks", "train_ctr",
             "target_clicks", "status"]  # fmt: skip
-    return pd.DataFrame(rows).reindex(columns=cols)
+    return order_columns(pd.DataFrame(rows)).reindex(columns=cols)
+
+
+def order_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """``order_true``, ``order_pred`` and ``order_right`` from the CTRs of each row.
+
+    ``order_right`` is undefined (``None``) where the truth is a tie (both logs' CTRs equal)
+    or there is no estimate.
+    """
+    raw = raw.copy()
+    true, pred, right = [], [], []
+    for r in raw.itertuples(index=False):
+        t = _order(r.target, r.train_log, r.truth, r.train_ctr)
+        est = r.estimate if hasattr(r, "estimate") else np.nan
+        p = _order(r.target, r.train_log, est, r.train_ctr) if np.isfinite(est) else None
+        true.append(t)
+        pred.append(p)
+        right.append(None if p is None or " = " in t else p == t)
+    raw["order_true"], raw["order_pred"], raw["order_right"] = true, pred, right
+    return raw
 
 
 def offpolicy_summary(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per method: mean absolute error, share inside the truth's interval, orderings right."""
-    ok = raw[raw["status"] == "ok"]
+    """Per method: mean absolute error, share inside the truth's interval, orderings right.
+
+    ``order_right`` is over the rows with an ordering (``n_ordered``: true ties left out),
+    ``order_right_decidable`` over the rows whose true ordering is decidable.
+    """
+    ok = raw[raw["status"] == "ok"].assign(
+        order_right=lambda d: pd.to_numeric(d["order_right"].astype(object), errors="coerce"),
+        in_truth_ci=lambda d: pd.to_numeric(d["in_truth_ci"].astype(object), errors="coerce"),
+    )
     g = ok.groupby("method", sort=False)
-    dec = ok[ok["decidable"]].groupby("method", sort=False)["order_right"]
+    dec = ok[ok["decidable"].astype(bool)].groupby("method", sort=False)["order_right"]
     out = pd.DataFrame({
         "mean_abs_error": g["abs_error"].mean(),
         "in_truth_ci": g["in_truth_ci"].mean(),
         "order_right": g["order_right"].mean(),
+        "n_ordered": g["order_right"].count(),
         "n": g.size(),
         "order_right_decidable": dec.mean(),
         "n_decidable": dec.size(),

@@ -71,6 +71,9 @@ def _chat_status(table, pols, protocol: str):
     return table
 
 
+FLOAT_FORMAT = {"off_policy": ".5f"}  # CTRs of 0.4-0.7 %: 3 decimals would hide them
+
+
 def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
     """Write ``<out>/<name>.json`` (records + meta) and ``<out>/<name>.md``; returns the md."""
     out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +83,11 @@ def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
     }
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
     lines = [f"## {name}", "", f"`{meta.get('command', '')}` ({meta.get('seconds', 0):.0f} s)", ""]
+    if meta.get("note"):
+        lines += [f"Note: {meta['note']}.", ""]
     for k, t in tables.items():
-        lines += [f"### {k}", "", t.to_markdown(index=False, floatfmt=".3f"), ""]
+        fmt = FLOAT_FORMAT.get(name, ".3f")
+        lines += [f"### {k}", "", t.to_markdown(index=False, floatfmt=fmt), ""]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md
