@@ -77,7 +77,11 @@ def _escape(text: str) -> str:
 
 
 app = typer.Typer(
-    cls=_Group, add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0]
+    cls=_Group,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",  # docstrings' ``code`` and paragraphs read as text
+    help="The alignuser command line: a thin layer over the Python API.",
 )
 
 
@@ -94,11 +98,21 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        metavar="",
+        help="Print the version.",
     ),
-    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+    debug: bool = typer.Option(
+        False, "--debug", metavar="", help="Show the traceback of an error."
+    ),
     log_level: str = typer.Option(
-        None, "--log-level", help="Log messages from this level up: debug, info, warning, error."
+        None,
+        "--log-level",
+        metavar="LEVEL",
+        help="Log messages from this level up: debug, info, warning, error.",
     ),
 ) -> None:
     """Evaluate recommender systems with human-aligned synthetic users."""
@@ -123,7 +137,9 @@ def _mount_eval() -> None:
 
 _mount_eval()
 
-SetOpt = typer.Option(None, "--set", help="Override a scenario key: a.b=value (repeatable).")
+SetOpt = typer.Option(
+    None, "--set", metavar="KEY=VALUE", help="Override a scenario key: a.b=value (repeatable)."
+)
 
 
 def _console():
@@ -283,10 +299,14 @@ def _run(scenario, out: Path | None) -> Path:
 
 @app.command("run")
 def run_cmd(
-    scenario: Path = typer.Argument(None, help="Scenario YAML file."),
+    scenario: Path = typer.Argument(None, metavar="SCENARIO", help="Scenario YAML file."),
     set_: list[str] = SetOpt,
-    out: Path = typer.Option(None, "--out", help="Run folder (default: output.dir/<name>-<time>)."),
-    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
+    out: Path = typer.Option(
+        None, "--out", metavar="RUN_DIR", help="Run folder (default: output.dir/NAME-TIME)."
+    ),
+    resume: Path = typer.Option(
+        None, "--resume", metavar="RUN_DIR", help="Continue an interrupted run folder."
+    ),
 ) -> None:
     """Run a population simulation described by a scenario file (or resume one)."""
     if resume is not None:
@@ -302,7 +322,10 @@ def run_cmd(
 
 
 @app.command()
-def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> None:
+def validate(
+    scenario: Path = typer.Argument(..., metavar="SCENARIO", help="Scenario YAML file."),
+    set_: list[str] = SetOpt,
+) -> None:
     """Check a scenario file and print it fully resolved (defaults filled in).
 
     Besides the scenario's own keys, the names it gives (recommenders, policy, dataset
@@ -324,7 +347,9 @@ def validate(scenario: Path = typer.Argument(...), set_: list[str] = SetOpt) -> 
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -> None:
+def report(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run folder."),
+) -> None:
     """Recompute metrics and report.html for a run folder."""
     from alignuser.scenario import load_scenario
     from alignuser.simulation.integrity import verify_run
@@ -346,9 +371,11 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")) -
 
 @app.command()
 def train(
-    scenario: Path = typer.Argument(..., help="Scenario YAML (dataset, split, train: {...})."),
+    scenario: Path = typer.Argument(
+        ..., metavar="SCENARIO", help="Scenario YAML (dataset, split, train: {...})."
+    ),
     set_: list[str] = SetOpt,
-    out: Path = typer.Option(Path("runs/policy"), "--out", help="Training folder."),
+    out: Path = typer.Option(Path("runs/policy"), "--out", metavar="DIR", help="Training folder."),
 ) -> None:
     """Train the AlignUSER policy (world model, then counterfactual alignment) on the data.
 
@@ -402,7 +429,7 @@ def _packaged_scenario(name: str) -> Path:
 @app.command()
 def demo(
     set_: list[str] = SetOpt,
-    out: Path = typer.Option(None, "--out", help="Run folder."),
+    out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder."),
 ) -> None:
     """Run the quickstart scenario on the embedded synthetic world (no download, no server)."""
     _run(_load(_packaged_scenario("quickstart.yaml"), set_), out)
