@@ -19,6 +19,7 @@ error prints one line too; ``alignuser --debug ...`` shows its traceback instead
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -85,6 +86,18 @@ app = typer.Typer(
 )
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log records to whatever ``sys.stderr`` is when they are emitted."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _show_version(value: bool) -> None:
     if value:
         import platform
@@ -117,14 +130,18 @@ def _root(
 ) -> None:
     """Evaluate recommender systems with human-aligned synthetic users."""
     if log_level:
-        import logging
-
         level = logging.getLevelName(log_level.upper())
         if not isinstance(level, int):
             raise typer.BadParameter(
                 f"{log_level!r}: use debug, info, warning or error", param_hint="--log-level"
             )
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+            root.removeHandler(h)  # a second invocation in one process replaces it
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level)
 
 
 def _mount_eval() -> None:

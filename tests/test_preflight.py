@@ -217,9 +217,20 @@ def test_version_and_debug(monkeypatch):
 
 
 def test_log_level_option():
+    import logging
+
     r = runner.invoke(app, ["--log-level", "loud", "validate", QUICK])
     assert r.exit_code == 2 and "--log-level" in r.output
-    assert runner.invoke(app, ["--log-level", "info", "validate", QUICK]).exit_code == 0
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        for _ in range(2):  # a second invocation replaces the handler, never adds one
+            assert runner.invoke(app, ["--log-level", "info", "validate", QUICK]).exit_code == 0
+        assert len(root.handlers) == len(handlers) + 1 and root.level == logging.INFO
+        logging.getLogger("alignuser.test").info("after the invocation")  # its stream is gone
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def test_shipped_scenarios_pass_preflight():
