@@ -18,6 +18,14 @@ else ``item_id``, ``item``, ``id``, ``itemId`` or ``movieId``; ``title`` (or ``n
 ``description``) are read when present. ``item_columns`` overrides any of them
 (``{"item": "iid", "title": "name", "genres": "tags", "genre_sep": "|"}``).
 
+**Impressions (pages shown).** With ``columns={"page": ..., "click": ...}`` (and
+optionally ``"position"``, and ``"arm"``: the A/B variant that served the page, kept as
+the pages' ``arm`` column) each row is one item shown on a page: rows with the same page id
+form one page of ``dataset.impressions`` (items in position order, else row order; the
+page's time its earliest row's), clicked rows (``click`` 1, else 0) are the interactions.
+Such a log serves the page protocols (next action, replay, A/B arms); the page's rows must
+belong to one user.
+
 **A split by a column's values.** ``split_column="fold"`` reads that column of the
 interactions file: rows whose value is ``test`` form the test part, ``valid`` (or
 ``validation``) the validation part, ``train`` the training part (case-insensitive; any
@@ -55,6 +63,8 @@ DEFAULT_COLUMNS = {
     "rating": "rating",
     "timestamp": "timestamp",
 }
+PAGE_ROLES = ("page", "click", "position", "arm")
+"""Roles that make the rows slots of shown pages (impressions); only when ``page`` is mapped."""
 _SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
 
 
@@ -171,7 +181,9 @@ class GenericLoader:
                 shipped split ``column:<split_column>``.
         """
         if on_bad_rows not in ("error", "skip"):
-            raise ValueError(f"on_bad_rows must be 'error' or 'skip', not {on_bad_rows!r}")
+            raise DatasetError(f"on_bad_rows must be 'error' or 'skip', not {on_bad_rows!r}")
+        if columns is not None and not isinstance(columns, dict):
+            raise DatasetError(f"columns must map roles to column names, got {columns!r}")
         path = Path(path)
         wanted = self._wanted(path, dict(columns or {}), sep, encoding)
         if split_column is not None:
@@ -231,6 +243,8 @@ class GenericLoader:
                 scale_max or (5 if top <= 5 else 10 if top <= 10 else math.ceil(top))
             )
         raw_splits = None
+        if "page" in frame:
+            return _pages_dataset(name or path.stem, path, frame, item_frame, scale, meta)
         if split_column is not None:
             raw_splits = {f"column:{split_column}": _column_parts(path, frame, split_column)}
             frame = frame.drop(columns="split")
@@ -240,11 +254,14 @@ class GenericLoader:
 
     @staticmethod
     def _wanted(path: Path, columns: dict[str, str], sep: str | None, enc: str) -> dict[str, str]:
-        unknown = set(columns) - set(DEFAULT_COLUMNS)
+        unknown = set(columns) - set(DEFAULT_COLUMNS) - set(PAGE_ROLES)
         if unknown:
-            raise ValueError(
-                f"unknown column role(s) {sorted(unknown)}; use {list(DEFAULT_COLUMNS)}"
+            raise DatasetError(
+                f"unknown column role(s) {sorted(unknown)}; use {list(DEFAULT_COLUMNS)} "
+                f"(and {list(PAGE_ROLES)} for an impressions log)"
             )
+        if set(columns) & {"click", "position", "arm"} and "page" not in columns:
+            raise DatasetError("columns click / position / arm need columns.page (the page id)")
         wanted = {**DEFAULT_COLUMNS, **columns}
         optional = [r for r in ("rating", "timestamp") if r not in columns]
         if optional:
@@ -325,6 +342,53 @@ def _item_spec(path: Path, given: dict, item_key: str, sep, encoding) -> dict[st
             f"columns are {header}; name it with item_columns={{'item': COLUMN}}"
         )
     return found
+
+
+def _pages_dataset(name, path, frame, item_frame, scale, meta) -> Dataset:
+    """Rows as slots of pages: impressions grouped by ``page``, clicked rows as interactions."""
+    import dataclasses
+
+    from alignuser.data.tables import Impressions
+
+    if "click" not in frame:
+        raise DatasetError(f"{path}: columns.page needs columns.click (1 = clicked, 0 = shown)")
+    click = pd.to_numeric(frame["click"].astype("string").str.strip(), errors="coerce")
+    if click.isna().any() or not click.isin([0, 1]).all():
+        bad = frame["click"][click.isna() | ~click.isin([0, 1])].iloc[0]
+        raise DatasetError(f"{path}: click column has value {bad!r}; use 0 or 1")
+    frame = frame.assign(click=click.astype(int))
+    if "position" in frame:
+        pos = pd.to_numeric(frame["position"], errors="coerce")
+        if pos.isna().any():
+            raise DatasetError(f"{path}: position column has non-numeric values")
+        frame = frame.assign(position=pos)
+    else:
+        frame = frame.assign(position=np.arange(len(frame)))
+    clicks = frame[frame["click"] == 1]
+    if not len(clicks):
+        raise DatasetError(f"{path}: no clicked row (click = 1): nothing to learn from")
+    users = pd.DataFrame({"user": pd.unique(frame["user"])})
+    ds = assemble(name, item_frame, clicks, users, scale, meta={**meta, "pages": True})
+    user_vocab = ds.users.df.sort_values("user_id")["external_id"].to_numpy()
+    item_vocab = ds.catalog.df.sort_values("item_id")["external_id"].to_numpy()
+    frame = frame.assign(uid=index_of(frame["user"], user_vocab),
+                         iid=index_of(frame["item"], item_vocab))  # fmt: skip
+    rows = []
+    for k, (page, g) in enumerate(frame.groupby("page", sort=False)):
+        g = g.sort_values("position", kind="stable")
+        if g["uid"].nunique() > 1:
+            raise DatasetError(f"{path}: page {page!r} has rows of more than one user")
+        items = g["iid"].tolist()
+        clicked = [i for i, c in zip(items, g["click"]) if c]
+        row = {"impression_id": k, "user_id": int(g["uid"].iloc[0]),
+               "timestamp": int(g["timestamp"].min()), "items": items, "clicked": clicked,
+               "page_id": str(page)}  # fmt: skip
+        if "arm" in g:
+            if g["arm"].nunique() > 1:
+                raise DatasetError(f"{path}: page {page!r} has rows of more than one arm")
+            row["arm"] = str(g["arm"].iloc[0])
+        rows.append(row)
+    return dataclasses.replace(ds, impressions=Impressions.from_frame(pd.DataFrame(rows)))
 
 
 def _column_parts(path: Path, frame: pd.DataFrame, column: str):

@@ -38,8 +38,9 @@ __all__ = ["EvalData", "SplitChoice", "load_eval_data", "parse_options", "requir
 
 _METHODS = ("auto", "provided", "temporal", "random", "leave_last_n", "column", "none")
 IMPRESSION_FORMAT = (
-    "an impressions log (the pages shown, with clicks): a loader that reads one (ebnerd, obd) "
-    "or a Parquet file with impression_id, user_id, timestamp, items, clicked"
+    "an impressions log (the pages shown, with clicks): a loader that reads one (ebnerd, obd), "
+    "a generic CSV with one row per item shown (-o columns.page=COL -o columns.click=COL), or "
+    "a Parquet file with impression_id, user_id, timestamp, items, clicked"
 )
 
 
@@ -267,8 +268,9 @@ def require(protocol: str, ed: EvalData) -> EvalData:
     if protocol == "rating":
         if not sp.test.df["rating"].notna().any():
             raise DatasetError(
-                f"rating needs explicit ratings, but the test part of {name!r} has none; map "
-                "your rating column (--option columns.rating=COLUMN) or use taste"
+                f"rating needs explicit ratings, but the test part of {name!r} has none "
+                "(implicit clicks); for a generic CSV map your rating column "
+                "(--option columns.rating=COLUMN), else use taste"
             )
     return ed
 
