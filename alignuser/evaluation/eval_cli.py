@@ -445,10 +445,12 @@ def all_cmd(
     jobs = [("taste", dk, {"users": users}), ("rating", dk, {}), ("next_action", pages, {}),
             ("fidelity", dk, {"plots_dir": out / "fidelity_plots"}), ("replay", pages, {}),
             ("selection", dk, sel)]  # fmt: skip
+    if not own:  # the Open Bandit Dataset protocol reads its own data (no checkpoint fits it)
+        jobs.append(("off_policy", {}, {"checkpoint": None, "chat": None}))
     ran = 0
     for name, data_kw, kw in jobs:
         try:
-            _go(name, out, data_kw, checkpoint=ck, chat=spec, **kw)
+            _go(name, out, data_kw, **{"checkpoint": ck, "chat": spec, **kw})
             ran += 1
         except typer.Exit:
             if not own:
