@@ -296,8 +296,8 @@ def check_scenario(scenario: Scenario, check_output: bool = True, for_run: bool 
         if pop.n_agents > n_users:
             out.warnings.append(
                 f"{source}: population.n_agents: {pop.n_agents} agents on {n_users} users: "
-                "personas are repeated; copies add no information (the intervals resample "
-                f"distinct users); set population.n_agents <= {n_users}"
+                "personas are repeated; copies add sessions, not users (the intervals "
+                f"resample distinct users); set population.n_agents <= {n_users}"
             )
     if check_output:
         why = check_output_dir(scenario.output.dir)

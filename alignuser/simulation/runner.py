@@ -132,10 +132,14 @@ def prepare(scenario: Scenario) -> Prepared:
         if n > len(pool):
             log.warning(
                 "population.n_agents: %d agents on %d users with training data: personas are "
-                "repeated; the copies add no information (intervals resample distinct users)",
+                "repeated; copies add sessions, not users (intervals resample distinct users)",
                 n, len(pool),
             )  # fmt: skip
-        idx = np.sort(rng.choice(len(pool), size=n, replace=n > len(pool)))
+        if n <= len(pool):
+            idx = np.sort(rng.choice(len(pool), size=n, replace=False))
+        else:  # every user once, then copies: as many distinct users as there are
+            extra = rng.choice(len(pool), size=n - len(pool), replace=True)
+            idx = np.sort(np.concatenate([np.arange(len(pool)), extra]))
         personas = [pool[i] for i in idx]
         agent_users = np.array([p.user_id for p in personas], dtype=np.int64)
     else:
