@@ -5,7 +5,9 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``taste``: Agent4Rec 1:m taste discrimination (default data: ``agent4rec-ml1m``);
 * ``rating``: RMSE / MAE (ml-100k folds ``u1..u5`` and ml-latest-small, temporal split);
 * ``next-action``: clicks and exits on later impressions (default data: ``ebnerd-sample``);
-* ``selection``: system selection in the synthetic world against the known truth;
+* ``selection``: system selection in the synthetic world against the known truth; with
+  ``--data`` the recommenders ranked on your data (simulated vs offline metrics); with
+  ``--logs FILE --arm-column COL`` your own A/B test's arms (simulated vs real CTR);
 * ``fidelity``: macro fidelity, simulated vs human session statistics (Wasserstein, KS, plots);
 * ``replay``: predicted vs real CTR per position on the later pages of an impressions log;
 * ``off-policy``: on the Open Bandit Dataset, fit on one logging policy's log and predict the
