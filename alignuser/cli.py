@@ -86,6 +86,10 @@ app = typer.Typer(
 )
 
 
+#: Settings of the current invocation (set by the top-level options).
+_STATE = {"debug": False}
+
+
 class _StderrHandler(logging.StreamHandler):
     """Log records to whatever ``sys.stderr`` is when they are emitted."""
 
@@ -129,6 +133,7 @@ def _root(
     ),
 ) -> None:
     """Evaluate recommender systems with human-aligned synthetic users."""
+    _STATE["debug"] = debug or bool(os.environ.get("ALIGNUSER_DEBUG"))
     if log_level:
         level = logging.getLevelName(log_level.upper())
         if not isinstance(level, int):
@@ -284,8 +289,10 @@ def _run(scenario, out: Path | None) -> Path:
     )
 
     from alignuser.errors import AlignUserError
-    from alignuser.simulation.runner import resume, run
+    from alignuser.simulation.runner import new_run_dir, resume, run
 
+    if scenario is not None and out is None:
+        out = new_run_dir(scenario)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
@@ -300,11 +307,27 @@ def _run(scenario, out: Path | None) -> Path:
                 tasks[label] = bar.add_task(name, total=total)
             bar.update(tasks[label], completed=done, total=total)
 
+        failure = None
         try:
             run_dir = run(scenario, out, progress=progress) if scenario else resume(out, progress)
         except AlignUserError as exc:
-            _console().print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+            failure = exc
+        except Exception as exc:  # mid-run (a server gone, a disk full): say how to go on
+            if _STATE["debug"] or not (Path(out) / "scenario.yaml").exists():
+                raise
+            failure = exc
+    if isinstance(failure, AlignUserError):
+        _console().print(f"[red]{_escape(str(failure))}[/red]")
+        raise typer.Exit(2)
+    if failure is not None:
+        first = str(failure).splitlines()[0] if str(failure) else ""
+        _console().print(
+            f"[red]error: {type(failure).__name__}: {_escape(first)}[/red]\n"
+            f"The run stopped; {_escape(str(out))} keeps its checkpoints. Fix the cause, "
+            f"then continue it with: alignuser run --resume {_escape(str(out))} "
+            "[dim](alignuser --debug ... shows the traceback)[/dim]"
+        )
+        raise typer.Exit(1)
     failed = _summary(run_dir)
     _console().print(
         f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"

@@ -1,7 +1,7 @@
 """Bad inputs tried on the command line: clear errors, tracebacks, silent acceptances.
 
 Run: ``python benchmarks/reliability.py [--out benchmarks/results/reliability.md]``
-(``--only cases|kills|service`` runs one part).
+(``--only cases|kills|service|chroma`` runs one part).
 
 Every case of :data:`alignuser.testing.bad_inputs.CASES` (also run as tests by
 ``tests/test_bad_inputs.py``) is built in a scratch folder and run through the ``alignuser``
@@ -20,6 +20,10 @@ checksum).
 fault every few calls (HTTP 500, a stall past the client's timeout, a dropped connection);
 the run's events are compared with those of ``popular`` in process (same agents, same
 seed), and the faults counted.
+
+``chroma``: the run's memories in a ``chroma run`` server that is killed (SIGKILL) mid-run:
+what the command says, then the server started again on the same store and the run
+resumed, compared with an uninterrupted run against a fresh server.
 """
 
 import argparse
@@ -227,10 +231,86 @@ def service(tmp: Path) -> list[str]:
     ]
 
 
+def _chroma_server(path: Path, port: int):
+    """A ``chroma run`` server process, once it answers."""
+    import httpx
+
+    chroma = str(Path(sys.executable).parent / "chroma")
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("chroma server did not start")
+
+
+def chroma_stop(tmp: Path) -> list[str]:
+    """A Chroma server killed mid-run, started again, the run resumed, compared."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    rows = [
+        "| run | exit | message | events rows, checksum | sessions | identical |",
+        "|---|---:|---|---|---|---|",
+    ]
+    digests = {}
+    for name in ("ref", "stopped"):
+        server = _chroma_server(tmp / f"db-{name}", port)
+        scen = tmp / f"chroma-{name}.yaml"
+        data = {
+            **KILL_SCENARIO, "name": "chroma", "engine": "local",
+            "memory": {"backend": "chroma", "server_url": f"http://127.0.0.1:{port}"},
+            "output": {"dir": str(tmp), "report": False},
+        }  # fmt: skip
+        scen.write_text(yaml.safe_dump(data))
+        out = tmp / f"chroma-run-{name}"
+        cmd, env = _cli("run", str(scen), "--out", str(out))
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)  # fmt: skip
+        if name == "stopped":
+            while proc.poll() is None:
+                try:
+                    ck = json.loads((out / "checkpoints" / "popular.json").read_text() or "{}")
+                    if ck.get("step", 0) >= 3:
+                        break
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.02)
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+        text, _ = proc.communicate()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("error:", "The run stopped"))]
+        msg = " ".join(lines)[:160].replace("|", "/") or "-"
+        rows_msg = [f"{name}: first run", proc.returncode, msg]
+        if name == "stopped":
+            server = _chroma_server(tmp / f"db-{name}", port)  # the same store, back again
+            rows.append(f"| {' | '.join(map(str, rows_msg))} | | | |")
+            cmd, env = _cli("run", "--resume", str(out))
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            rows_msg = [f"{name}: --resume after the server is back", r.returncode, "-"]
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+        d = _digest(out)
+        digests[name] = d
+        same = "" if name == "ref" else ("yes" if d == digests["ref"] else "**no**")
+        rows.append(
+            f"| {' | '.join(map(str, rows_msg))} | {d['events'][0]}, `{d['events'][1]}` | "
+            f"{d['sessions'][0]}, `{d['sessions'][1]}` | {same} |"
+        )
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="Also write the table here.")
-    parser.add_argument("--only", choices=["cases", "kills", "service"], default=None)
+    parser.add_argument("--only", choices=["cases", "kills", "service", "chroma"], default=None)
     args = parser.parse_args(argv)
     logging.disable(logging.CRITICAL)  # the faults' own log lines are not what is measured
     extra: list[str] = []
@@ -239,6 +319,8 @@ def main(argv=None) -> int:
             extra += ["", "## SIGKILL and resume (sharded run)", "", *kills(Path(tmp))]
         if args.only in (None, "service"):
             extra += ["", "## A faulty HTTP recommender (retries)", "", *service(Path(tmp))]
+        if args.only in (None, "chroma"):
+            extra += ["", "## A Chroma server stopped mid-run", "", *chroma_stop(Path(tmp))]
     results = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -298,6 +380,13 @@ def main(argv=None) -> int:
         print(f"--- {r.case.category}: {r.case.name}: {r.outcome}\n{r.output[-2000:]}",
               file=sys.stderr)  # fmt: skip
     if args.out:
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if "\n## Before this work" in old:  # a section written by hand is kept
+            start = old.index("\n## Before this work")
+            end = old.find("\n## ", start + 1)
+            kept = old[start:end] if end > 0 else old[start:]
+            cut = text.index("\n## ", text.index("| **all** |"))
+            text = text[:cut] + "\n" + kept.rstrip("\n") + "\n" + text[cut:]
         args.out.write_text(text, encoding="utf-8")
     return 1 if bad else 0
 

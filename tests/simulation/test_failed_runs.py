@@ -127,3 +127,37 @@ def test_resume_of_a_finished_failed_run_does_not_rerun_it(tmp_path):
         svc.close()
     assert r.exit_code == 1 and svc.calls == calls
     assert yaml.safe_load((out / "scenario.yaml").read_text())["name"] == "small"
+
+
+def test_a_run_that_stops_midway_says_how_to_resume(tmp_path, monkeypatch):
+    """An error no retry absorbs (here: the memory store gone at step 2) stops the run with
+    one line and the resume command; after the cause is fixed, --resume finishes it."""
+    from alignuser.simulation import checkpoint as ck
+
+    real = ck.save_checkpoint
+
+    def gone(run_dir, label, model, memory):
+        if model.steps == 2:
+            raise ConnectionError("memory server went away")
+        real(run_dir, label, model, memory)
+
+    s = small_scenario(
+        tmp_path, **{"population.n_agents": 20, "recommenders": [{"name": "popular"}]}
+    )
+    (tmp_path / "s.yaml").write_text(s.to_yaml())
+    out = tmp_path / "run"
+    monkeypatch.setattr(ck, "save_checkpoint", gone)
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    text = " ".join(r.output.split())
+    assert "error: ConnectionError: memory server went away" in text
+    assert f"continue it with: alignuser run --resume {out}" in text
+    monkeypatch.setattr(ck, "save_checkpoint", real)
+    r = CliRunner().invoke(app, ["run", "--resume", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    monkeypatch.setattr(ck, "save_checkpoint", gone)
+    r = CliRunner().invoke(
+        app, ["--debug", "run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r2")]
+    )
+    assert isinstance(r.exception, ConnectionError)  # --debug lets the traceback through
