@@ -185,8 +185,8 @@ def make_split(
             method = "temporal" if dataset.interactions.has_time else "random"
     if method == "none":
         raise DatasetError(
-            "split method 'none' has no held-out part; give temporal, random, leave_last_n, "
-            "provided or column"
+            "split method 'none' has no held-out part; give a split with a test part "
+            "(--split temporal, random, leave-last-n, provided or column:COL)"
         )
     if method == "provided":
         if name is None:
