@@ -94,3 +94,13 @@ def test_readme_walkthrough_runs_through_the_cli(tmp_path, monkeypatch):
     sel = pd.DataFrame(out["selection"]["summary"]).set_index("method")
     assert set(sel["picked"].dropna()) <= {"popular", "ease", "random", "itemknn"}
     assert sel.loc["sim_alignuser", "status"].startswith("ok")
+    # the error examples of the section print what it shows ("..." stands for the rest)
+    examples = [b for b in _blocks(section, "text") if b.startswith("$ alignuser")]
+    assert examples
+    lines = [ln for b in examples for ln in b.splitlines()]
+    for cmd, shown in zip(lines[::2], lines[1::2]):
+        res = runner.invoke(app, shlex.split(cmd[2:])[1:])
+        assert res.exit_code == 2, (cmd, res.output)
+        got = res.output.strip()
+        pattern = ".*".join(re.escape(part) for part in shown.split("..."))
+        assert re.fullmatch(pattern, got), (cmd, shown, got)
