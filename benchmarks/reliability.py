@@ -352,7 +352,8 @@ def main(argv=None) -> int:
     bad = [r for r, _ in results if r.outcome != "clear"]
     text = "\n".join(
         [
-            "# Reliability: bad inputs, SIGKILL and resume, a faulty recommender service",
+            "# Reliability: bad inputs, SIGKILL and resume, a faulty recommender service, a Chroma "
+            "server stopped",
             "",
             "Command: `python benchmarks/reliability.py --out benchmarks/results/reliability.md`  ",
             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
