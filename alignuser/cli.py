@@ -401,6 +401,14 @@ def report(
         raise typer.Exit(2)
     scenario = load_scenario(scenario_file)
     verify_run(run_dir)  # damaged parts are named (a RunOutputError, exit status 2)
+    from alignuser.simulation.outputs import read_manifest
+
+    if read_manifest(run_dir).get("status") == "running":
+        _console().print(
+            f"[yellow]warning: {_escape(str(run_dir))} did not finish (status running): the "
+            f"metrics cover what was written; finish it with: alignuser run --resume "
+            f"{_escape(str(run_dir))}[/yellow]"
+        )
     prep = prepare(scenario)
     finalize(run_dir, prep.catalog, prep.scale.max, scenario)
     failed = _summary(run_dir)

@@ -114,3 +114,12 @@ def test_reading_a_damaged_part_names_it(copy):
     part.write_bytes(b"PAR1 not really parquet PAR1")
     with pytest.raises(RunOutputError, match="damaged, cannot be read"):
         read_events(copy)
+
+
+def test_report_on_an_unfinished_run_says_so(copy):
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["status"] = "running"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    code, text = report(copy)
+    assert code == 0 and "did not finish (status running)" in text
+    assert f"alignuser run --resume {copy}" in text
