@@ -12,7 +12,23 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+__all__ = ["ItemDecision", "PageAction", "scale_rating"]
+
+
+def scale_rating(r: float, max_rating: int) -> int:
+    """A logged rating on the integer ``1..max_rating`` scale: half stars round **up**.
+
+    Python's ``round`` rounds half to even (4.5 -> 4, 2.5 -> 2), which would bias half-star
+    datasets downwards; here 4.5 -> 5, 2.5 -> 3, 3.5 -> 4, clipped to the scale.
+
+    Example:
+        >>> [scale_rating(r, 5) for r in (0.5, 2.5, 3.5, 4.5, 7.0)]
+        [1, 3, 4, 5, 5]
+    """
+    return int(min(max(math.floor(float(r) + 0.5), 1), max_rating))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,9 +36,9 @@ training, evaluation and simulation.
 
 Example:
     >>> import numpy as np
-    >>> space = ItemSpace(np.eye(3, dtype=np.float32))
-    >>> space.sims([0, 2], [0, 1]).tolist()
-    [[1.0, 0.0], [0.0, 0.0]]
+    >>> space = ItemSpace(np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))
+    >>> space.sims([0, 2], [1, 2]).astype(float).round(2).tolist()  # itself: 0
+    [[0.71, 0.0], [0.71, 0.0]]
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from alignuser.env.actions import scale_rating
 
 __all__ = ["ItemSpace", "check_catalog", "history_role", "make_item_tower"]
 
@@ -113,7 +115,7 @@ def history_role(rating: float | None, max_rating: int) -> int:
     """Role index of a history token: 1 watched unrated, ``1 + r`` rated ``r`` (half up)."""
     if rating is None or (isinstance(rating, float) and math.isnan(rating)):
         return 1
-    return 1 + int(min(max(math.floor(float(rating) + 0.5), 1), max_rating))
+    return 1 + scale_rating(rating, max_rating)
 
 
 def make_item_tower(space: ItemSpace, d_model: int, max_rating: int, seed: int = 0) -> Any:

@@ -561,7 +561,8 @@ class PolicyModel(TextGeneration):
 
         Returns:
             ``watch`` ``(B, N, 2)``, ``rating`` ``(B, N, R)``, ``exit`` ``(B, 2)`` logits over
-            the label tokens, and ``lm_loss`` (mean token NLL, or ``None``).
+            the label tokens, and ``lm_loss`` (mean token NLL, or ``None``); with an item
+            tower also ``user`` ``(B, d)``, the hidden state at the last history token.
         """
         import torch
         import torch.nn.functional as F
@@ -603,6 +604,7 @@ class PolicyModel(TextGeneration):
             aff = tower.affinity(user[:, None, :], vec.reshape(*items.shape, -1))
             aff = aff * (has[:, None] & (items >= 0))
             res["watch"] = res["watch"] + torch.stack([torch.zeros_like(aff), aff], -1)
+            res["user"] = user  # the user state: next_item_logits(user) ranks the catalog
             rows = batch.targets.get("next_item")
             if lm_loss and rows is not None and len(rows):
                 rows = rows.to(dev)
@@ -611,6 +613,7 @@ class PolicyModel(TextGeneration):
         if self.cue_head is not None and batch.cues is not None:
             d = self.cue_head(batch.cues.to(dev))  # (B, N, 1 + R)
             res["watch"] = res["watch"] + torch.cat([torch.zeros_like(d[..., :1]), d[..., :1]], -1)
+            res["watch_cue"] = d[..., 0]  # the cue head's part of the watch logit
             res["rating"] = res["rating"] + d[..., 1:]
             if batch.exit_cues is not None:
                 e = self.cue_head.exit(batch.exit_cues.to(dev))  # (B, 1)
@@ -652,7 +655,8 @@ class PolicyModel(TextGeneration):
                 refl = None if thoughts is None else [thoughts[i] for i in idx]
                 batch = self.encode([states[i] for i in idx], reflections=refl)
                 r = self.forward(batch, lm_loss=False)
-                pw = torch.sigmoid(self.calibrated_watch_logit(r["watch"])).cpu().numpy()
+                z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
+                pw = torch.sigmoid(z).cpu().numpy()
                 pr = self._rating_probs(r["rating"], [states[i] for i in idx]).cpu().numpy()
                 px = torch.softmax(r["exit"], -1)[:, 1].cpu().numpy()
                 for k, i in enumerate(idx):
@@ -676,26 +680,33 @@ class PolicyModel(TextGeneration):
         with torch.inference_mode():
             for start in range(0, len(states), batch_size):
                 batch = self.encode(list(states[start : start + batch_size]))
-                w = self.forward(batch, lm_loss=False)["watch"]
-                z = (w[..., 1] - w[..., 0]).cpu().numpy()
-                c = np.zeros_like(z)
-                if self.cue_head is not None and batch.cues is not None:
-                    c = self.cue_head(batch.cues.to(self.device))[..., 0].cpu().numpy()
+                r = self.forward(batch, lm_loss=False)
+                z = (r["watch"][..., 1] - r["watch"][..., 0]).cpu().numpy()
+                c = r["watch_cue"].cpu().numpy() if "watch_cue" in r else np.zeros_like(z)
                 for k, n in enumerate(batch.n_items):
                     lm_part.append(z[k, :n] - c[k, :n])
                     cue_part.append(c[k, :n])
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
         return {"lm": cat(lm_part), "cues": cat(cue_part)}
 
-    def calibrated_watch_logit(self, watch_logits):
-        """The watch logit ``a * (WATCH - SKIP) + b`` with the stored calibration.
-
-        ``info["calibration"]``: ``watch_scale`` a, ``watch_bias`` b; identity without.
-        """
+    def calibrated_watch_logit(self, watch_logits, cue_part=None):
+        """The calibrated watch logit of :meth:`forward`'s ``watch`` (and ``watch_cue``)."""
         z = watch_logits[..., 1] - watch_logits[..., 0]
+        c = 0.0 if cue_part is None else cue_part
+        return self.combine_watch(z - c, c)
+
+    def combine_watch(self, lm, cues):
+        """``a * lm + c * cues + b``: the two parts of the watch logit, calibrated.
+
+        ``info["calibration"]`` holds ``watch_scale`` a, ``cue_scale`` c (a when absent: one
+        scale for the sum) and ``watch_bias`` b, fitted on held-out pages by
+        :func:`~alignuser.training.evaluate.calibrate_watch`; identity without. Works on
+        numpy arrays and tensors alike.
+        """
         a = float(self.calibration.get("watch_scale", 1.0))
+        c = float(self.calibration.get("cue_scale", a))
         b = float(self.calibration.get("watch_bias", 0.0))
-        return a * z + b
+        return a * lm + c * cues + b
 
     def _rating_probs(self, logits, states: Sequence[PageState]):
         import torch

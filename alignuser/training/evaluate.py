@@ -64,39 +64,44 @@ def evaluate_policy(model, steps: Sequence, batch_size: int = 64) -> dict[str, f
 
 
 def calibrate_watch(model, steps: Sequence, batch_size: int = 64) -> dict[str, float]:
-    """Platt scaling of the watch decision on held-out steps.
+    """Calibrate and weigh the watch decision on held-out steps (Platt scaling, stacked).
 
-    Fits ``P(watch) = sigmoid(a * z + b)`` (``z`` the model's uncalibrated watch logit) to
-    the human decisions by logistic regression (L-BFGS, deterministic). The result goes to
-    ``policy.json`` (``info["calibration"]``) and every later :meth:`score` applies it, so a
-    simulation's watch rate matches the human watch rate of pages like the training ones.
+    Fits ``P(watch) = sigmoid(a * lm + c * cues + b)`` to the human decisions by logistic
+    regression (L-BFGS, deterministic), where ``lm`` and ``cues`` are the two parts of the
+    model's uncalibrated watch logit (:meth:`~alignuser.policy.model.PolicyModel.watch_parts`;
+    without a cue head, one scale ``a`` for the logit). The result goes to ``policy.json``
+    (``info["calibration"]``) and every later :meth:`score` applies it, so a simulation's
+    watch rate matches the human watch rate of pages like the training ones, and the
+    language model's part weighs what it adds on held-out pages: ``a`` near 0 says it adds
+    nothing beside the cues.
 
     Returns:
-        ``{"watch_scale": a, "watch_bias": b, "human_rate": ..., "n": ...}``.
+        ``{"watch_scale": a, "cue_scale": c, "watch_bias": b, "human_rate": ..., "n": ...}``
+        (no ``cue_scale`` without a cue head).
     """
     import torch
     import torch.nn.functional as F
 
-    kept = dict(model.calibration)
-    model.calibration = {}
-    try:
-        scores = model.score([s.state for s in steps], batch_size=batch_size)
-    finally:
-        model.calibration = kept
-    p = np.clip(np.concatenate([sc.watch for sc in scores]), 1e-6, 1 - 1e-6)
+    parts = model.watch_parts([s.state for s in steps], batch_size=batch_size)
     y = np.asarray([int(d.watch) for s in steps for d in s.action.decisions], dtype=np.float32)
-    z = torch.from_numpy(np.log(p / (1 - p)).astype(np.float32))
+    stacked = bool(np.any(parts["cues"]))
+    cols = [parts["lm"], parts["cues"]] if stacked else [parts["lm"] + parts["cues"]]
+    x = torch.from_numpy(np.stack(cols, 1).astype(np.float32))
     t = torch.from_numpy(y)
-    ab = torch.tensor([1.0, 0.0], requires_grad=True)
-    opt = torch.optim.LBFGS([ab], max_iter=100, line_search_fn="strong_wolfe")
+    w = torch.ones(x.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=100, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(ab[0] * z + ab[1], t) + 1e-4 * ab[0] ** 2
+        loss = F.binary_cross_entropy_with_logits(x @ w + b, t) + 1e-4 * (w**2).sum()
         loss.backward()
         return loss
 
     if 0 < y.sum() < len(y):
         opt.step(closure)
-    a, b = (float(v) for v in ab.detach())
-    return {"watch_scale": a, "watch_bias": b, "human_rate": float(y.mean()), "n": len(y)}
+    ws = [float(v) for v in w.detach()]
+    out = {"watch_scale": ws[0], "watch_bias": float(b.detach()[0])}
+    if stacked:
+        out["cue_scale"] = ws[1]
+    return {**out, "human_rate": float(y.mean()), "n": len(y)}

@@ -76,11 +76,15 @@ class TrainConfig(BaseModel):
             the state's history (``n_history`` items, 50 when ``None``) as item tokens the
             decision slots attend to. Needs the item space of the data (:func:`train` builds
             it; :func:`train_on_steps` takes it as ``items``). ``False``: items as text only.
-        calibrate: After training, fit ``P(watch) = sigmoid(a * logit + b)`` on the
-            validation pages (Platt scaling) and store ``a, b`` in ``policy.json``.
+        calibrate: After training, fit ``P(watch) = sigmoid(a * lm + c * cues + b)`` on
+            the validation pages (Platt scaling of the two parts of the watch logit:
+            :func:`~alignuser.training.evaluate.calibrate_watch`) and store ``a, c, b`` in
+            ``policy.json``.
         cue_head: Learn the linear head on the items' numeric cues beside the LM
             (:mod:`alignuser.policy.cues`), fitted alone at the start of stage 2 and then
             with the LM; ``False`` = the LM alone.
+        freeze_cue_head: Keep the cue head at its convex fit through stage 2, so the LM
+            learns only what the cues leave unexplained (the residual).
         lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
         k_alternatives: Counterfactuals per human step.
         popularity_alpha: Rating-log pages: unconsumed items are sampled with probability
@@ -123,6 +127,7 @@ class TrainConfig(BaseModel):
     use_wm: bool = True
     use_cf: bool = True
     cue_head: bool = True
+    freeze_cue_head: bool = False
     item_tower: bool = True
     calibrate: bool = True
     lambda_wm: float = 0.5
@@ -459,7 +464,7 @@ def train_on_steps(
     from alignuser.policy.checkpoint import save_policy_model
     from alignuser.training.evaluate import evaluate_policy
     from alignuser.training.losses import bc_loss, pairwise_loss
-    from alignuser.training.worldmodel import evaluate_world_model
+    from alignuser.training.worldmodel import evaluate_next_items, evaluate_world_model
 
     if not train_steps:
         raise ValueError("no training steps")
@@ -495,6 +500,8 @@ def train_on_steps(
                 space=pm.item_space,
             )
             st["history"].append({"stage": 2, "step": st["global_step"], "cue_fit": fit})
+        if stage == 2 and pm.cue_head is not None and cfg.freeze_cue_head:
+            pm.cue_head.requires_grad_(False)  # also after a resume: the fit is in `last/`
         if stage == 2 and cfg.use_cf:
             alts, refl = _counterfactuals(run, train_steps)
         done_in_stage = 0
@@ -594,6 +601,11 @@ def train_on_steps(
         best.info["calibration"] = best.calibration = calibrate_watch(best, valid)
         metrics["calibration"] = best.calibration
     metrics.update({f"valid_{k}": v for k, v in evaluate_policy(best, valid).items()})
+    if valid and cfg.use_wm:
+        # the checkpoint a user gets, not the stage-1 snapshot reported above
+        final = evaluate_world_model(best, valid[: cfg.wm_eval_steps], cfg.wm_max_new_tokens)
+        final.update(evaluate_next_items(best, valid, _popularity(train_steps, best)))
+        metrics.update({f"final_{k}": v for k, v in final.items()})
     metrics.update(
         train_seconds=round(time.time() - started, 2),
         steps=st["global_step"],
@@ -604,6 +616,21 @@ def train_on_steps(
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     return metrics
+
+
+def _popularity(steps: Sequence, pm) -> np.ndarray:
+    """Distinct consumers per catalog item in the training steps (history and watches)."""
+    n = pm.item_space.n_items if pm.item_space is not None else 0
+    pairs = {
+        (s.state.agent_id, int(i))
+        for s in steps
+        for i in (*s.state.history, *(d.item_id for d in s.action.decisions if d.watch))
+        if 0 <= int(i) < n
+    }
+    counts = np.zeros(n)
+    for _, i in pairs:
+        counts[i] += 1
+    return counts
 
 
 def _evaluate(run: _Run, valid: Sequence, evaluate_policy, save_policy_model) -> bool:

@@ -43,7 +43,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,7 +51,7 @@ import pandas as pd
 
 from alignuser.data.dataset import Dataset
 from alignuser.data.tables import Catalog, Interactions
-from alignuser.env.actions import ItemDecision, PageAction
+from alignuser.env.actions import ItemDecision, PageAction, scale_rating
 from alignuser.env.page import PageState
 from alignuser.env.text import memory_line, verdict
 from alignuser.env.views import CatalogView
@@ -284,8 +283,7 @@ def _personas(dataset: Dataset, history: Interactions) -> dict[int, str]:
 def _rating(r: float, max_rating: int, default: int) -> int:
     if r is None or np.isnan(r):
         return default
-    # half stars round up (4.5 -> 5, 2.5 -> 3), not to even as Python's round() does
-    return int(min(max(math.floor(float(r) + 0.5), 1), max_rating))
+    return scale_rating(r, max_rating)
 
 
 def from_impressions(

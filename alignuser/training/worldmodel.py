@@ -34,7 +34,7 @@ import numpy as np
 
 from alignuser.policy.tokenizer import words
 
-__all__ = ["evaluate_world_model", "f1", "parse_result"]
+__all__ = ["evaluate_next_items", "evaluate_world_model", "f1", "parse_result"]
 
 _MEM = re.compile(r"I (?:liked|disliked|felt neutral about) .+? based on my review score of \d+")
 _PAGE = re.compile(r"PAGE \d+ :(.*)$")
@@ -83,9 +83,61 @@ def evaluate_world_model(model, steps: Sequence, max_new_tokens: int = 64) -> di
         mem.append(f1(pm, gm))
         page.append(f1(pt, gt))
         end.append(float(pe == ge))
+    ends = np.mean([parse_result(gold(s))[2] for s in steps])
     return {
         "wm_memory_f1": float(np.mean(mem)),
         "wm_page_f1": float(np.mean(page)),
         "wm_end_accuracy": float(np.mean(end)),
+        "wm_end_majority": float(max(ends, 1 - ends)),
         "wm_n": len(steps),
+    }
+
+
+def evaluate_next_items(
+    model, steps: Sequence, popularity: Sequence[float], k: int = 10, batch_size: int = 64
+) -> dict[str, float]:
+    """The non-copyable world-model target: the items the user consumes next.
+
+    For every step with a remembered history and at least one watch, the item tower ranks
+    the catalog from the user state (the hidden state at the last history token, which
+    comes before the page, so the page cannot be copied:
+    :meth:`~alignuser.policy.model.PolicyModel.forward`), history items excluded. Scored as
+    hit rate at ``k`` (any watched item of the page in the top ``k``) and recall at ``k``,
+    beside the trivial oracle that ranks by ``popularity`` (training counts per item id)
+    under the same exclusion.
+
+    Returns ``{}`` for a model without an item tower.
+    """
+    import torch
+
+    if getattr(model, "item_tower", None) is None:
+        return {}
+    use = [
+        s for s in steps if s.state.history and any(d.watch for d in s.action.decisions)
+    ]
+    if not use:
+        return {}
+    pop = np.asarray(popularity, dtype=np.float64)
+    hits, rec, phits, prec = [], [], [], []
+    model.lm.eval()
+    with torch.inference_mode():
+        for start in range(0, len(use), batch_size):
+            part = use[start : start + batch_size]
+            batch = model.encode([s.state for s in part])
+            user = model.forward(batch, lm_loss=False)["user"]
+            logits = model.item_tower.next_item_logits(user).float().cpu().numpy()
+            for row, s in zip(logits, part):
+                seen = [int(i) for i in s.state.history if 0 <= int(i) < len(row)]
+                gold = {int(d.item_id) for d in s.action.decisions if d.watch}
+                for scores, h, r in ((row.copy(), hits, rec), (pop.copy(), phits, prec)):
+                    scores[seen] = -np.inf
+                    top = set(np.argpartition(-scores, k)[:k].tolist())
+                    h.append(float(bool(top & gold)))
+                    r.append(len(top & gold) / len(gold))
+    return {
+        f"next_item_hit@{k}": float(np.mean(hits)),
+        f"next_item_recall@{k}": float(np.mean(rec)),
+        f"next_item_hit@{k}_popularity": float(np.mean(phits)),
+        f"next_item_recall@{k}_popularity": float(np.mean(prec)),
+        "next_item_n": len(use),
     }

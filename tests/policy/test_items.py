@@ -114,6 +114,41 @@ def test_watch_parts_add_up_and_calibration_applies():
     p2 = np.concatenate([s.watch for s in pm.score(states)])
     z = 0.5 * (parts["lm"] + parts["cues"]) - 1.0
     np.testing.assert_allclose(p2, 1 / (1 + np.exp(-z)), atol=1e-5)
+    pm.calibration = {"watch_scale": 0.5, "cue_scale": 2.0, "watch_bias": -1.0}  # stacked
+    p3 = np.concatenate([s.watch for s in pm.score(states)])
+    z = 0.5 * parts["lm"] + 2.0 * parts["cues"] - 1.0
+    np.testing.assert_allclose(p3, 1 / (1 + np.exp(-z)), atol=1e-5)
+
+
+def test_stacked_calibration_weighs_each_part_by_what_it_predicts():
+    """Held-out decisions that follow the cue part only: the LM part's weight goes to ~0."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from alignuser.env.actions import ItemDecision, PageAction
+    from alignuser.training.evaluate import calibrate_watch
+
+    pm = _model(_space())
+    with torch.no_grad():
+        pm.cue_head.items.weight[0, 2] = 4.0  # popularity
+        pm.item_tower.out.weight.normal_(0.0, 1.0)  # an LM part unrelated to the decisions
+    rng = np.random.default_rng(0)
+    steps = []
+    for k in range(300):
+        items = tuple(int(i) for i in rng.choice(12, 2, replace=False))
+        st = dataclasses.replace(_state(items=items), agent_id=k)
+        st = dataclasses.replace(st, items=tuple(
+            dataclasses.replace(v, popularity=float(rng.random())) for v in st.items))  # fmt: skip
+        watch = [bool(rng.random() < 1 / (1 + math.exp(-(4 * v.popularity - 2))))
+                 for v in st.items]  # fmt: skip
+        act = PageAction(tuple(ItemDecision(v.item_id, w, 4 if w else None)
+                               for v, w in zip(st.items, watch)), exit=False)  # fmt: skip
+        steps.append(SimpleNamespace(state=st, action=act))
+    cal = calibrate_watch(pm, steps)
+    assert abs(cal["cue_scale"] - 1.0) < 0.4, cal  # the cue part is already the right logit
+    assert abs(cal["watch_scale"]) < 0.3 * abs(cal["cue_scale"]), cal
+    assert abs(cal["watch_bias"] + 2.0) < 0.6, cal
 
 
 def test_checkpoint_round_trip_keeps_the_tower(tmp_path):

@@ -20,7 +20,7 @@ from alignuser.training.trainer import TrainConfig, train_on_steps
 
 def _cfg(**kw) -> TrainConfig:
     """Behaviour cloning only, a micro base, three short epochs."""
-    return TrainConfig(
+    base = dict(
         tiny=TinySpec(n_layers=2, d_model=48, n_heads=2, ffn_mult=2, min_frequency=1),
         align_epochs=3,
         batch_size=16,
@@ -29,8 +29,8 @@ def _cfg(**kw) -> TrainConfig:
         eval_every=1000,
         save_every=1000,
         max_valid_steps=60,
-        **kw,
     )
+    return TrainConfig(**{**base, **kw})
 
 
 def _relabel(step):
@@ -85,3 +85,18 @@ def test_the_lm_part_carries_item_identity_beside_the_cue_head(small_dataset, tm
     y = [d.watch for s in valid for d in s.action.decisions]
     assert auc(parts["lm"], y) > 0.8, auc(parts["lm"], y)
     assert auc(parts["cues"], y) < 0.7  # the cues cannot see parity: the LM carries it
+
+
+def test_the_world_model_is_scored_on_the_final_checkpoint(small_dataset, tmp_path):
+    """Next-state F1 and next consumed items (beside popularity) of the checkpoint a user
+    gets, not only of the stage-1 snapshot."""
+    from alignuser.training.trainer import prepare_training
+
+    cfg = _cfg(use_wm=True, wm_epochs=1, align_epochs=1, max_steps_per_stage=2,
+               wm_eval_steps=4, wm_max_new_tokens=16)  # fmt: skip
+    train, valid, space = prepare_training(cfg, small_dataset)
+    m = train_on_steps(cfg, train[:64], valid[:30], tmp_path / "wm", items=space)
+    assert {"wm_memory_f1", "final_wm_memory_f1", "final_wm_end_majority"} <= set(m)
+    assert m["final_next_item_n"] > 0
+    for k in ("final_next_item_hit@10", "final_next_item_hit@10_popularity"):
+        assert 0.0 <= m[k] <= 1.0

@@ -173,3 +173,21 @@ def test_training_on_impressions_stops_at_the_given_interactions():
     last = int(part.df["timestamp"].max())
     everything, _ = prepare_steps(TrainConfig(), ds)
     assert max(s.timestamp for s in everything) > last  # without the bound they would leak
+
+
+def test_a_frozen_cue_head_stays_at_its_convex_fit(subset, tmp_path):
+    import torch
+
+    from alignuser.policy.checkpoint import load_policy_model
+    from alignuser.policy.cues import cue_names, fit_cue_head, make_cue_head
+
+    train, valid = subset
+    cfg = _cfg(use_cf=False, freeze_cue_head=True, calibrate=False)
+    train_on_steps(cfg, train, valid, tmp_path / "frozen")
+    got = load_policy_model(tmp_path / "frozen" / "policy").cue_head
+    head = make_cue_head(got.n_ratings, len(cue_names()))
+    fit_cue_head(head, [s.state for s in train], [s.action for s in train])
+    torch.testing.assert_close(got.items.weight, head.items.weight)
+    train_on_steps(cfg.model_copy(update={"freeze_cue_head": False}), train, valid, tmp_path / "j")
+    moved = load_policy_model(tmp_path / "j" / "policy").cue_head
+    assert not torch.allclose(moved.items.weight, head.items.weight)  # trained with the LM
