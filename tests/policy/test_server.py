@@ -146,7 +146,9 @@ def test_run_goes_on_when_server_is_down(tmp_path):
     )  # fmt: skip
     out = run(s, tmp_path / "down")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
+    # the run goes on to the end, then says every session failed (issue 17)
+    assert manifest["status"] == "failed"
+    assert manifest["recommenders"]["popular"]["failed_share"] == 1.0
     assert manifest["recommenders"]["popular"]["faults"] == 6  # one per agent's session
     se = read_sessions(out)
     assert len(se) == 6 and (se["pages"] == 1).all() and (se["watches"] == 0).all()
