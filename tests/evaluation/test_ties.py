@@ -15,31 +15,36 @@ def _world(rng, n_users=300, pages=3, k=4, behaviours=None, copies=1):
     """
     behaviours = behaviours or {"a": 0.0, "b": 0.0}
     p_user = rng.beta(2, 5, size=n_users)
+    n_agents, per = n_users * copies, pages * k
+    agent_user = np.repeat(np.arange(n_users), copies)
     ev, se = [], []
-    agent = 0
-    for u in range(n_users):
-        for _ in range(copies):
-            for label, shift in behaviours.items():
-                p = np.clip(p_user[u] + shift, 0, 1)
-                watched = rng.random(pages * k) < p
-                ev.append(
-                    pd.DataFrame(
-                        {
-                            "recommender": label, "agent_id": agent, "user_id": u, "session": 0,
-                            "page": np.repeat(np.arange(1, pages + 1), k),
-                            "position": np.tile(np.arange(k), pages),
-                            "item_id": rng.integers(0, 50, size=pages * k),
-                            "watched": watched, "rating": np.where(watched, 4.0, np.nan),
-                        }
-                    )
-                )  # fmt: skip
-                se.append((label, agent, u, 0, pages, True, 5.0))
-            agent += 1
-    sessions = pd.DataFrame(
-        se, columns=["recommender", "agent_id", "user_id", "session", "pages", "exited",
-                     "satisfaction"],
-    )  # fmt: skip
-    return pd.concat(ev, ignore_index=True), sessions
+    for label, shift in behaviours.items():
+        p = np.clip(p_user[agent_user] + shift, 0, 1)
+        watched = rng.random((n_agents, per)) < p[:, None]
+        ev.append(
+            pd.DataFrame(
+                {
+                    "recommender": label,
+                    "agent_id": np.repeat(np.arange(n_agents), per),
+                    "user_id": np.repeat(agent_user, per),
+                    "session": 0,
+                    "page": np.tile(np.repeat(np.arange(1, pages + 1), k), n_agents),
+                    "position": np.tile(np.arange(k), pages * n_agents),
+                    "item_id": rng.integers(0, 50, size=n_agents * per),
+                    "watched": watched.ravel(),
+                    "rating": np.where(watched.ravel(), 4.0, np.nan),
+                }
+            )
+        )
+        se.append(
+            pd.DataFrame(
+                {
+                    "recommender": label, "agent_id": np.arange(n_agents), "user_id": agent_user,
+                    "session": 0, "pages": pages, "exited": True, "satisfaction": 5.0,
+                }
+            )
+        )  # fmt: skip
+    return pd.concat(ev, ignore_index=True), pd.concat(se, ignore_index=True)
 
 
 def _rank(events, sessions, seed=0, n_boot=500):
