@@ -1,7 +1,7 @@
 """Bad inputs tried on the command line: clear errors, tracebacks, silent acceptances.
 
 Run: ``python benchmarks/reliability.py [--out benchmarks/results/reliability.md]``
-(``--only cases|kills|service|chroma`` runs one part).
+(``--only cases|kills|train|service|chroma`` runs one part).
 
 Every case of :data:`alignuser.testing.bad_inputs.CASES` (also run as tests by
 ``tests/test_bad_inputs.py``) is built in a scratch folder and run through the ``alignuser``
@@ -15,6 +15,13 @@ exit, no traceback, the expected words), an unclear one, a traceback, or silence
 run`` process, killed with SIGKILL at three moments, resumed with ``alignuser run --resume``;
 its events, sessions and series are compared with an uninterrupted run's (rows and a
 checksum).
+
+``train``: ``alignuser train`` on a small synthetic world (a tiny base, ``OUT/last`` saved
+after every step) as a real process group, killed with SIGKILL at three moments (stage 1,
+early stage 2, late stage 2, read from ``OUT/last/trainer_state.json``), then the same
+command run again, which resumes from ``OUT/last``; the final ``policy/`` tensors
+(safetensors) and the watch scores on held-out states are compared with those of an
+uninterrupted run.
 
 ``service``: an ``http`` recommender on 127.0.0.1 serving the ``popular`` model, with a
 fault every few calls (HTTP 500, a stall past the client's timeout, a dropped connection);
@@ -33,6 +40,7 @@ import json
 import logging
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +57,7 @@ import yaml
 from alignuser.testing.bad_inputs import CASES, Workspace, try_case
 
 OUTCOMES = ("clear", "unclear", "traceback", "silent")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 KILL_SCENARIO = {
@@ -139,6 +148,108 @@ def kills(tmp: Path) -> list[str]:
             f"| {what}{'' if alive else ' (had finished)'} | {killed_s:.1f} | {resumed} | "
             f"{r.returncode} | {' | '.join(cells)} | {'yes' if same else '**no**'} |"
         )
+    return rows
+
+
+TRAIN_OVERRIDES = {
+    "dataset": {"source": "synthetic",
+                "synthetic": {"n_users": 30, "n_items": 40, "sessions_per_user": 2, "seed": 0}},
+    "population": {"n_agents": 10},
+    "recommenders": [{"name": "popular"}],
+}  # fmt: skip
+TRAIN_CONFIG = {
+    "tiny": {"n_layers": 1, "d_model": 32, "n_heads": 2}, "wm_epochs": 1, "align_epochs": 2,
+    "batch_size": 8, "k_alternatives": 1, "max_pages_per_user": 2, "wm_eval_steps": 4,
+    "max_valid_steps": 16, "cf_max_new_tokens": 12, "wm_max_new_tokens": 24,
+    "eval_every": 5, "save_every": 1,
+}  # fmt: skip
+
+
+def _policy_tensors(folder: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a checkpoint folder's safetensors files, by file and name."""
+    from safetensors.numpy import load_file
+
+    return {
+        f"{f.relative_to(folder)}:{k}": v
+        for f in sorted(folder.rglob("*.safetensors"))
+        for k, v in load_file(str(f)).items()
+    }
+
+
+def _train_state(out: Path) -> dict:
+    try:
+        return json.loads((out / "last" / "trainer_state.json").read_text())["state"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def train_kills(tmp: Path) -> list[str]:
+    """Kill ``alignuser train`` at three moments, run it again (resume), compare weights."""
+    from alignuser.policy.checkpoint import load_policy_model
+    from alignuser.scenario import load_scenario
+    from alignuser.simulation.runner import load_data
+    from alignuser.training.trainer import TrainConfig, prepare_steps
+
+    base = yaml.safe_load((ROOT / "scenarios" / "train_synthetic.yaml").read_text())
+    base.update(TRAIN_OVERRIDES)
+    base["train"].update(TRAIN_CONFIG)
+    scen = tmp / "train.yaml"
+    scen.write_text(yaml.safe_dump(base))
+    t0 = time.perf_counter()
+    cmd, env = _cli("train", str(scen), "--out", str(tmp / "train-ref"))
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    ref_s = time.perf_counter() - t0
+    ref_state = _train_state(tmp / "train-ref")
+    stage1 = next(h["step"] for h in ref_state["history"] if h["stage"] == 2)
+    total = ref_state["global_step"]
+    moments = [
+        ("stage 1", max(1, stage1 // 2)),
+        ("early stage 2", stage1 + 2),
+        ("late stage 2", total - 3),
+    ]
+    s = load_scenario(scen)
+    _, valid = prepare_steps(TrainConfig.model_validate({"seed": s.seed, **s.train}), load_data(s))
+    states = [v.state for v in valid[:32]]
+
+    def watch(folder):
+        return np.concatenate([p.watch for p in load_policy_model(folder).score(states)])
+
+    ref_t, ref_w = _policy_tensors(tmp / "train-ref" / "policy"), watch(tmp / "train-ref" / "policy")
+    rows = [
+        f"Uninterrupted run: {ref_s:.1f} s, {total} optimizer steps (stage 1: {stage1}), "
+        f"`OUT/last` saved after every step; {len(ref_t)} tensors in `policy/`, watch scores "
+        f"on {len(ref_w)} held-out items.",
+        "",
+        "| killed at | step seen | resumed from step | resume exit | identical weights "
+        "| max abs diff (tensors) | max abs diff (scores) |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for what, step in moments:
+        out = tmp / f"train-killed-{step}"
+        cmd, env = _cli("--log-level", "info", "train", str(scen), "--out", str(out))
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        while proc.poll() is None and _train_state(out).get("global_step", 0) < step:
+            time.sleep(0.01)
+        alive = proc.poll() is None
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        at = _train_state(out).get("global_step", "-")
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        cells = ["-", "-", "**no**", "-", "-"]
+        if r.returncode == 0:
+            got = _policy_tensors(out / "policy")
+            same_keys = got.keys() == ref_t.keys()
+            d_t = max((float(np.max(np.abs(got[k] - ref_t[k]))) for k in ref_t if k in got),
+                      default=float("nan"))  # fmt: skip
+            d_w = float(np.max(np.abs(watch(out / "policy") - ref_w)))
+            same = same_keys and d_t == 0.0 and d_w == 0.0
+            resumed = re.search(r"resumed from \S+ at step (\d+)", r.stderr)
+            cells = [str(resumed.group(1) if resumed else "?"), str(r.returncode),
+                     "yes" if same else "**no**", f"{d_t:.3g}", f"{d_w:.3g}"]  # fmt: skip
+        else:
+            cells[1] = str(r.returncode)
+        rows.append(f"| {what}{'' if alive else ' (had finished)'} | {at} | {' | '.join(cells)} |")
     return rows
 
 
@@ -310,13 +421,15 @@ def chroma_stop(tmp: Path) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="Also write the table here.")
-    parser.add_argument("--only", choices=["cases", "kills", "service", "chroma"], default=None)
+    parser.add_argument("--only", choices=["cases", "kills", "train", "service", "chroma"], default=None)
     args = parser.parse_args(argv)
     logging.disable(logging.CRITICAL)  # the faults' own log lines are not what is measured
     extra: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "kills"):
             extra += ["", "## SIGKILL and resume (sharded run)", "", *kills(Path(tmp))]
+        if args.only in (None, "train"):
+            extra += ["", "## SIGKILL and resume (training)", "", *train_kills(Path(tmp))]
         if args.only in (None, "service"):
             extra += ["", "## A faulty HTTP recommender (retries)", "", *service(Path(tmp))]
         if args.only in (None, "chroma"):

@@ -124,6 +124,10 @@ def load_policy_model(folder: str | Path, device: str = "cpu"):
                 f"{path}: missing (policy.json says the model has an item tower)"
             )
         state = load_file(str(path), device="cpu")
-        pm.set_items(ItemSpace(state["content"].numpy()))
+        space = ItemSpace(state["content"].numpy())
+        # the saved rows are already unit vectors: normalising again moves them by an ulp,
+        # and a resumed training's cues (and its cue-head fit) would then drift
+        space.vectors = state["content"].numpy().copy()
+        pm.set_items(space)
         pm.item_tower.load_state_dict({k: v.to(pm.device) for k, v in state.items()})
     return pm
