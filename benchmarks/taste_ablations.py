@@ -65,20 +65,14 @@ def _samples(ds, split, builder, ms, seeds, users):
 
 
 def _alignuser_row(pm, states, y, m, seed):
-    from alignuser.evaluation.protocols import rng_for
     from alignuser.training.evaluate import auc
 
     parts = pm.watch_parts(states)
     p = 1 / (1 + np.exp(-pm.combine_watch(parts["lm"], parts["cues"])))
-    sampled = rng_for(seed, 202, m, 99).random(len(p)) < p
-    thr = p >= 0.5
     return {
-        "auc": auc(p, y),
+        **_prob_row(p, y, m, seed),
         "lm_auc": auc(parts["lm"], y),
         "cue_auc": auc(parts["cues"], y) if np.any(parts["cues"]) else float("nan"),
-        "acc_sampled": float((sampled == y.astype(bool)).mean()),
-        "acc_threshold": float((thr == y.astype(bool)).mean()),
-        "watch_rate": float(p.mean()),
     }
 
 
@@ -110,6 +104,7 @@ def _cue_regression(ds, checkpoint: str):
     import torch
 
     from alignuser.policy.cues import batch_cues, cue_names, fit_cue_head, make_cue_head
+    from alignuser.training.evaluate import fit_platt
     from alignuser.training.trainer import TrainConfig, prepare_training
 
     t0 = time.time()
@@ -127,18 +122,7 @@ def _cue_regression(ds, checkpoint: str):
 
     zv = logits([s.state for s in valid])
     yv = np.asarray([d.watch for s in valid for d in s.action.decisions], dtype=np.float32)
-    ab = torch.tensor([1.0, 0.0], requires_grad=True)
-    opt = torch.optim.LBFGS([ab], max_iter=100, line_search_fn="strong_wolfe")
-    zt, yt = torch.from_numpy(zv.astype(np.float32)), torch.from_numpy(yv)
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * zt + ab[1], yt)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    a, b = (float(v) for v in ab.detach())
+    (a,), b = fit_platt(zv[:, None], yv, l2=0.0)
     return (lambda states: 1 / (1 + np.exp(-(a * logits(states) + b)))), time.time() - t0
 
 

@@ -323,10 +323,15 @@ def _ab(logs, arm_column, fmt, options, checkpoint, policies, chat, test_fractio
     raw = ab_selection(ed.dataset, arm_column, fn, test_fraction=test_fraction, seed=seed)
     summary = ab_summary(raw)
     summary["status"] = "ok"
+    _alignuser_not_run(summary, policies, built, checkpoint)
+    return {"summary": summary, "arms": raw, "data": _data_table(ed)}
+
+
+def _alignuser_not_run(summary, policies, built, checkpoint) -> None:
+    """Add a ``sim_alignuser`` "not run" row (saying why) when it was asked but not built."""
     if "alignuser" in policies and "alignuser" not in built:
         why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
         summary.loc[len(summary)] = {"method": "sim_alignuser", "status": f"not run: {why}"}
-    return {"summary": summary, "arms": raw, "data": _data_table(ed)}
 
 
 def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, chat,
@@ -350,9 +355,7 @@ def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, c
     raw = dataset_selection(ed.dataset, ed.split, tuple(recommenders or DATA_RECOMMENDERS), pols)
     summary = offline_agreement(raw)
     summary["status"] = "ok (no online truth on this data: agreement with offline NDCG@10)"
-    if "alignuser" in policies and "alignuser" not in pols:
-        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
-        summary.loc[len(summary)] = {"method": "sim_alignuser", "status": f"not run: {why}"}
+    _alignuser_not_run(summary, policies, pols, checkpoint)
     return {"summary": summary, "scores": raw, "data": _data_table(ed)}
 
 

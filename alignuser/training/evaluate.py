@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["auc", "calibrate_watch", "evaluate_policy"]
+__all__ = ["auc", "calibrate_watch", "evaluate_policy", "fit_platt"]
 
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -79,29 +79,38 @@ def calibrate_watch(model, steps: Sequence, batch_size: int = 64) -> dict[str, f
         ``{"watch_scale": a, "cue_scale": c, "watch_bias": b, "human_rate": ..., "n": ...}``
         (no ``cue_scale`` without a cue head).
     """
-    import torch
-    import torch.nn.functional as F
-
     parts = model.watch_parts([s.state for s in steps], batch_size=batch_size)
     y = np.asarray([int(d.watch) for s in steps for d in s.action.decisions], dtype=np.float32)
     stacked = bool(np.any(parts["cues"]))
     cols = [parts["lm"], parts["cues"]] if stacked else [parts["lm"] + parts["cues"]]
-    x = torch.from_numpy(np.stack(cols, 1).astype(np.float32))
-    t = torch.from_numpy(y)
+    ws, bias = fit_platt(np.stack(cols, 1), y)
+    out = {"watch_scale": ws[0], "watch_bias": bias}
+    if stacked:
+        out["cue_scale"] = ws[1]
+    return {**out, "human_rate": float(y.mean()), "n": len(y)}
+
+
+def fit_platt(x, y, l2: float = 1e-4) -> tuple[list[float], float]:
+    """Logistic regression ``sigmoid(x @ w + b)`` of labels ``y`` on logit columns ``x``.
+
+    Full-batch L-BFGS from ``w = 1, b = 0`` (deterministic), a small ridge on ``w``; with
+    labels of one class only, the identity is returned. Returns ``(w, b)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(len(y), -1))
+    t = torch.from_numpy(np.asarray(y, dtype=np.float32))
     w = torch.ones(x.shape[1], requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=100, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x @ w + b, t) + 1e-4 * (w**2).sum()
+        loss = F.binary_cross_entropy_with_logits(x @ w + b, t) + l2 * (w**2).sum()
         loss.backward()
         return loss
 
-    if 0 < y.sum() < len(y):
+    if 0 < float(t.sum()) < len(t):
         opt.step(closure)
-    ws = [float(v) for v in w.detach()]
-    out = {"watch_scale": ws[0], "watch_bias": float(b.detach()[0])}
-    if stacked:
-        out["cue_scale"] = ws[1]
-    return {**out, "human_rate": float(y.mean()), "n": len(y)}
+    return [float(v) for v in w.detach()], float(b.detach()[0])
