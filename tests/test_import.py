@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ["torch", "transformers", "peft", "chromadb", "mesa", "langchain_core", "ray"]
+HEAVY = ["torch", "transformers", "peft", "chromadb", "mesa", "langchain_core", "ray", "sklearn"]
 
 
 def test_light_modules_do_not_import_heavy_libraries(tmp_path):

@@ -12,6 +12,8 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``replay``: predicted vs real CTR per position on the later pages of an impressions log;
 * ``off-policy``: on the Open Bandit Dataset, fit on one logging policy's log and predict the
   other's CTR: the simulator vs IPW / SNIPW / DM / DR and naive, truth with a bootstrap CI;
+* ``likeness``: human-likeness by a discriminator: classifier AUC of real vs simulated
+  sessions on the same pages (0.5: indistinguishable), with the features that give it away;
 * ``judge RUN_DIR --judge openai:<model>@<url>``: LLM-as-judge human-likeness of a run
   (optional; without ``--judge`` its row reads "not run");
 * ``all``: every protocol above.
@@ -389,6 +391,50 @@ def off_policy(
         policies=[p for p in policies.split(",") if p], n_boot=n_boot, seed=seed,
         checkpoint=alignuser_checkpoint, train_config=cfg,
         train_dir=alignuser_train_dir)  # fmt: skip
+
+
+@eval_app.command()
+def likeness(
+    data: Path = typer.Option(
+        None, "--data", help="Dataset folder or file (default ebnerd-sample and agent4rec-ml1m)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    scenario: Path = ScenarioOpt,
+    split: str = SplitOpt,
+    test_fraction: float = TestFracOpt,
+    n_test: int = NTestOpt,
+    split_seed: int = SplitSeedOpt,
+    seeds: str = typer.Option("0", help="Simulation seeds (one test each)."),
+    max_users: int = typer.Option(300, help="Held-out users per dataset (subsample)."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples of each AUC interval."),
+    policies: str = typer.Option("random,popularity,mf,choice,alignuser", help="Line-up."),
+    alignuser_checkpoint: str = typer.Option(
+        None,
+        "--alignuser-checkpoint",
+        help="Policy checkpoint folder, or NAME=DIR,... per dataset; DIR1+DIR2+... gives one "
+        "row per checkpoint (e.g. agent4rec-ml1m=/tmp/s0/policy+/tmp/s1/policy).",
+    ),
+    chat: str = ChatOpt,
+    out: Path = Out,
+) -> None:
+    """Discriminator two-sample test: AUC of real vs simulated sessions (0.5 = human-like)."""
+    from alignuser.evaluation.fidelity import parse_checkpoints
+
+    try:
+        ck = parse_checkpoints(alignuser_checkpoint)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    own = data is not None or scenario is not None
+
+    def dk():
+        return _data_kw(data, fmt, option, scenario, split, test_fraction, n_test,
+                        split_seed) if own else {}  # fmt: skip
+
+    _go("likeness", out, dk, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
+        max_users=max_users, n_boot=n_boot, test_fraction=test_fraction or 0.3,
+        policies=[p for p in policies.split(",") if p])  # fmt: skip
 
 
 @eval_app.command()

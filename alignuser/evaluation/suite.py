@@ -53,6 +53,7 @@ CHAT_NOTES = {
     "rating": "rating from one answer; items it skipped get the midpoint (see rated_share)",
     "next_action": "scores are its 0/1 watches (random tie-break); exits from its answers",
     "replay": "one answer per page",
+    "likeness": "one answer per page",
 }
 
 
@@ -438,8 +439,16 @@ def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choi
     return {"summary": offpolicy_summary(raw), "estimates": raw}
 
 
+def run_likeness(**kw) -> dict:
+    """Discriminator human-likeness (:func:`alignuser.evaluation.likeness.run_likeness`)."""
+    from alignuser.evaluation.likeness import run_likeness as run
+
+    return run(**kw)
+
+
 RUNNERS = {
     "fidelity": run_fidelity,
+    "likeness": run_likeness,
     "judge": run_judge,
     "replay": run_replay,
     "taste": run_taste,
