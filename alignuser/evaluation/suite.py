@@ -446,9 +446,17 @@ def run_likeness(**kw) -> dict:
     return run(**kw)
 
 
+def run_judge_agreement(**kw) -> dict:
+    """Judge agreement (:func:`alignuser.evaluation.judge_agreement.run_judge_agreement`)."""
+    from alignuser.evaluation.judge_agreement import run_judge_agreement as run
+
+    return run(**kw)
+
+
 RUNNERS = {
     "fidelity": run_fidelity,
     "likeness": run_likeness,
+    "judge_agreement": run_judge_agreement,
     "judge": run_judge,
     "replay": run_replay,
     "taste": run_taste,
