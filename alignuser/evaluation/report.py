@@ -112,6 +112,9 @@ def write_report(
     figs = run_dir / "figures"
     img1 = figure_outcomes(table, figs / "outcomes.png")
     img2 = figure_distributions(events, sessions, figs / "distributions.png")
+    from alignuser.evaluation.report_likeness import likeness_panel
+
+    likeness = likeness_panel(run_dir, figs)
     timing = pd.DataFrame(
         [
             {"recommender": k, **{f"{p} s": s for p, s in v.get("part_seconds", {}).items()},
@@ -139,6 +142,7 @@ difference (same agents and random numbers, distinct users resampled) contains 0
 <h2>Macro outcomes: value [95% CI]</h2>{wide(table).to_html()}
 <img alt="outcomes" src="data:image/png;base64,{img1}">
 <h2>Distributions</h2><img alt="distributions" src="data:image/png;base64,{img2}">
+{likeness}
 <h2>Run time per part</h2>{timing.to_html(index=False) if len(timing) else "<p>n/a</p>"}
 </body></html>"""
     out = run_dir / "report.html"
