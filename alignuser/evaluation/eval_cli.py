@@ -398,50 +398,6 @@ def off_policy(
 
 
 @eval_app.command()
-def likeness(
-    data: Path = typer.Option(
-        None, "--data", help="Dataset folder or file (default ebnerd-sample and agent4rec-ml1m)."
-    ),
-    fmt: str = FormatOpt,
-    option: list[str] = LoaderOpt,
-    scenario: Path = ScenarioOpt,
-    split: str = SplitOpt,
-    test_fraction: float = TestFracOpt,
-    n_test: int = NTestOpt,
-    split_seed: int = SplitSeedOpt,
-    seeds: str = typer.Option("0", help="Simulation seeds (one test each)."),
-    max_users: int = typer.Option(300, help="Held-out users per dataset (subsample)."),
-    n_boot: int = typer.Option(1000, help="Bootstrap resamples of each AUC interval."),
-    policies: str = typer.Option("random,popularity,mf,choice,alignuser", help="Line-up."),
-    alignuser_checkpoint: str = typer.Option(
-        None,
-        "--alignuser-checkpoint",
-        help="Policy checkpoint folder, or NAME=DIR,... per dataset; DIR1+DIR2+... gives one "
-        "row per checkpoint (e.g. agent4rec-ml1m=/tmp/s0/policy+/tmp/s1/policy).",
-    ),
-    chat: str = ChatOpt,
-    out: Path = Out,
-) -> None:
-    """Discriminator two-sample test: AUC of real vs simulated sessions (0.5 = human-like)."""
-    from alignuser.evaluation.fidelity import parse_checkpoints
-
-    try:
-        ck = parse_checkpoints(alignuser_checkpoint)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    own = data is not None or scenario is not None
-
-    def dk():
-        return _data_kw(data, fmt, option, scenario, split, test_fraction, n_test,
-                        split_seed) if own else {}  # fmt: skip
-
-    _go("likeness", out, dk, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
-        max_users=max_users, n_boot=n_boot, test_fraction=test_fraction or 0.3,
-        policies=[p for p in policies.split(",") if p])  # fmt: skip
-
-
-@eval_app.command()
 def judge(
     run_dir: Path = typer.Argument(..., help="A finished run folder (alignuser run ...)."),
     judge_spec: str = typer.Option(
@@ -456,41 +412,6 @@ def judge(
 ) -> None:
     """Human-likeness 1..5 by an LLM judge (optional; no judge, no number)."""
     _go("judge", out, run_dir=run_dir, judge=judge_spec, n_sessions=n_sessions, seed=seed)
-
-
-@eval_app.command("judge-agreement")
-def judge_agreement(
-    judge_spec: str = typer.Option(
-        None,
-        "--judge",
-        help="local:smollm2 (offline), transformers:DIR[@FILE.gguf] or openai:M@URL.",
-    ),
-    data: Path = typer.Option(
-        None, "--data", help="Dataset folder or file (default ebnerd-sample and agent4rec-ml1m)."
-    ),
-    fmt: str = FormatOpt,
-    option: list[str] = LoaderOpt,
-    n_pairs: int = typer.Option(40, help="Held-out sessions per dataset (a pair per policy)."),
-    seed: int = typer.Option(0),
-    max_users: int = typer.Option(300, help="Held-out users per dataset (subsample)."),
-    policies: str = typer.Option("random,popularity,mf,choice,alignuser", help="Line-up."),
-    alignuser_checkpoint: str = typer.Option(
-        None, "--alignuser-checkpoint", help="As for likeness: DIR, NAME=DIR, DIR1+DIR2."
-    ),
-    out: Path = Out,
-) -> None:
-    """Judge agreement: does the judge pick the real of (real, simulated)? Scores vs AUC."""
-    from alignuser.evaluation.fidelity import parse_checkpoints
-
-    try:
-        ck = parse_checkpoints(alignuser_checkpoint)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    dk = {"data": data, "fmt": fmt, "options": _data_kw(None, fmt, option, None)["options"]}
-    _go("judge_agreement", out, dk, judge=judge_spec, n_pairs=n_pairs, seed=seed,
-        checkpoint=ck, max_users=max_users, policies=[p for p in policies.split(",") if p],
-        cache_dir=out / "judge_cache")  # fmt: skip
 
 
 @eval_app.command("all")
@@ -547,6 +468,9 @@ def all_cmd(
     if not ran:
         raise typer.Exit(2)
 
+
+# the human-likeness commands (likeness, judge-agreement) register on eval_app
+from alignuser.evaluation import eval_cli_likeness as _likeness  # noqa: E402,F401
 
 __all__ = ["POLICIES", "RUNNERS", "eval_app", "read_train_config", "run_fidelity", "run_judge",
            "run_next_action", "run_off_policy", "run_rating", "run_replay", "run_selection",
