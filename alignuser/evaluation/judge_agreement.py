@@ -58,14 +58,20 @@ def parse_pair(text: str) -> str:
     return got[0].upper()
 
 
-def session_transcript(session, labels, max_rating: int) -> str:
-    """A :class:`~alignuser.evaluation.likeness_sessions.Session` as a judge transcript."""
+def session_transcript(session, labels, max_rating: int, max_items: int | None = 8) -> str:
+    """A :class:`~alignuser.evaluation.likeness_sessions.Session` as a judge transcript.
+
+    ``max_items``: a page shows its first ``max_items`` positions and every watched item
+    (EB-NeRD pages list up to 81 articles in view: small judges need short logs); the real
+    and the simulated session of a pair are cut the same way.
+    """
     from alignuser.evaluation.judge_transcripts import render_session
 
     rows = []
     for page, (st, w, r) in enumerate(zip(session.states, session.watched, session.ratings)):
         for pos, (item, x, y) in enumerate(zip(st.item_ids, w, r)):
-            rows.append((page, pos, int(item), bool(x), y))
+            if max_items is None or pos < max_items or x:
+                rows.append((page, pos, int(item), bool(x), y))
     ev = pd.DataFrame(rows, columns=["page", "position", "item_id", "watched", "rating"])
     persona = session.states[0].persona if session.states else None
     return render_session(ev, labels, max_rating, persona, exited=True)

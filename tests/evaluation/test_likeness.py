@@ -135,3 +135,19 @@ def test_cli_writes_the_table(world, tmp_path):
     assert "gives_away" in (tmp_path / "e" / "likeness.md").read_text()
     bad = CliRunner().invoke(eval_app, ["likeness", "--data", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "error" in bad.output
+
+
+def test_checkpoint_rows_one_per_folder(world, tmp_path):
+    from alignuser.evaluation.likeness import _checkpoints, run_likeness
+
+    got, why = _checkpoints({"w": "r/s0/policy+r/s1/policy"}, ["w"])
+    assert got == {"alignuser:s0": "r/s0/policy", "alignuser:s1": "r/s1/policy"} and not why
+    assert _checkpoints("c1", ["w"]) == ({"alignuser": "c1"}, "")
+    assert _checkpoints({"other": "c"}, ["w"])[0] == {}
+    bad = f"{tmp_path}/a/policy+{tmp_path}/b/policy"
+    out = run_likeness(world, checkpoint=bad, policies=("random", "alignuser"), max_users=15,
+                       n_boot=0)  # fmt: skip
+    s = out["summary"].set_index("policy")
+    assert s.loc["alignuser:a", "status"].startswith("not run: checkpoint failed to load")
+    assert set(s.index) == {"random", "alignuser:a", "alignuser:b"}
+    assert np.isnan(s.loc["random", "ci_low"])  # n_boot=0: no interval
