@@ -12,6 +12,13 @@ is a percentile bootstrap over users (the out-of-fold scores resampled by user,
 :data:`N_BOOT` times). Permutation importance (``sklearn.inspection``, AUC drop on each
 held-out fold, mean over folds) says which features give the simulated users away.
 
+Caveats. The human side is what the log holds: every EB-NeRD impression is logged with its
+click (so a human page always has one), and a rating log's protocol pages hold 1..2 items the
+user really rated (so a human watches 1..2 per page); a policy is measured on how it acts on
+those pages, and such facts of the log are legitimately part of what gives it away. Not
+featurised: time to first click (simulated users have no clock) and a sequence model of the
+session (not tried).
+
 scikit-learn is imported only when a test runs (``pip install scikit-learn``; it is a
 dependency of the package).
 
