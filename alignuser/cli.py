@@ -212,8 +212,9 @@ def _summary(run_dir: Path) -> int:
     who = f"{manifest.get('n_agents')} agents" + (
         f" on {users} distinct users" if users and users != manifest.get("n_agents") else ""
     )
+    policy = f", policy {manifest['policy']}" if manifest.get("policy") else ""
     table = Table(
-        title=f"Macro outcomes ({who}, 95% CI)",
+        title=f"Macro outcomes ({who}{policy}, 95% CI)",
         caption="rank '=': tied, the paired 95% CI of the difference contains 0",
     )
     cols = [
@@ -278,7 +279,7 @@ def _report_failures(manifest: dict) -> int:
     return status
 
 
-def _run(scenario, out: Path | None) -> Path:
+def _run(scenario, out: Path | None, summary: bool = True) -> Path:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -328,10 +329,15 @@ def _run(scenario, out: Path | None) -> Path:
             "[dim](alignuser --debug ... shows the traceback)[/dim]"
         )
         raise typer.Exit(1)
-    failed = _summary(run_dir)
-    _console().print(
-        f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"
-    )
+    if summary:
+        failed = _summary(run_dir)
+        _console().print(
+            f"Results: [bold]{run_dir}[/bold] (report.html, metrics.md, events/, sessions/)"
+        )
+    else:
+        from alignuser.simulation.outputs import read_manifest
+
+        failed = _report_failures(read_manifest(run_dir))
     if failed:
         raise typer.Exit(failed)
     return run_dir
@@ -434,32 +440,27 @@ def train(
     with
     ``policy: {name: alignuser, checkpoint: OUT/policy}``.
     """
-    from pydantic import ValidationError
-
-    from alignuser.simulation.runner import load_data, split_train
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.errors import ScenarioError
+    from alignuser.simulation.runner import load_data
+    from alignuser.training.auto import train_config, training_data
     from alignuser.training.trainer import train as train_policy
 
     s = _load(scenario, set_, for_run=False)
     try:
-        config = TrainConfig.model_validate({"seed": s.seed, "progress": True, **s.train})
-    except ValidationError as exc:
-        keys = "; ".join(f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        _console().print(f"[red]Invalid scenario[/red]\n{scenario}: {keys}")
+        config = train_config(s, progress=True)
+    except ScenarioError as exc:
+        _console().print(f"[red]Invalid scenario[/red]\n{_escape(str(exc))}")
         raise typer.Exit(2) from None
-    dataset = load_data(s)
-    # only the scenario split's training part reaches training (its test part stays unseen)
-    if s.split.method == "temporal" and dataset.impressions is not None:
-        # impression logs are cut at one time, as the next-action / replay / fidelity
-        # protocols cut them: pages and interactions before the cut only
-        from alignuser.evaluation.next_action import impression_time_split
-
-        dataset, _, part, _ = impression_time_split(dataset, s.split.test_fraction)
-    else:
-        part = None if s.split.method == "none" else split_train(s, dataset)
+    dataset, part = training_data(s, load_data(s))
     metrics = train_policy(config, dataset, out, interactions=part)
     _console().print_json(data={k: v for k, v in metrics.items() if not isinstance(v, list)})
-    _console().print(f"Policy: [bold]{out / 'policy'}[/bold]")
+    policy = (out / "policy").resolve()
+    _console().print(f"Policy: [bold]{_escape(str(policy))}[/bold]")
+    _console().print(
+        "Simulate with it in any scenario on this catalog:\n"
+        f"  alignuser run SCENARIO --set policy.name=alignuser "
+        f"--set policy.checkpoint={_escape(str(policy))}"
+    )
 
 
 def _packaged_scenario(name: str) -> Path:
@@ -478,9 +479,24 @@ def _packaged_scenario(name: str) -> Path:
 def demo(
     set_: list[str] = SetOpt,
     out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder."),
+    baseline: bool = typer.Option(
+        True, "--baseline/--no-baseline", help="Also run the choice baseline beside it."
+    ),
 ) -> None:
-    """Run the quickstart scenario on the embedded synthetic world (no download, no server)."""
-    _run(_load(_packaged_scenario("quickstart.yaml"), set_), out)
+    """Run the quickstart on the embedded synthetic world (no download, no server).
+
+    AlignUSER users (a policy trained on the world's training split on the first demo, then
+    reused from the user cache) browse three recommenders; the calibrated choice model runs
+    beside them on the same agents. Each policy's run lands in ``RUN_DIR/<policy>``.
+    """
+    from alignuser.demo import demo_scenarios, report_comparison
+    from alignuser.simulation.runner import new_run_dir
+
+    scenario = _load(_packaged_scenario("quickstart.yaml"), set_, out)
+    out = out or new_run_dir(scenario)
+    dirs = {name: _run(sc, out / name, summary=False)
+            for name, sc in demo_scenarios(scenario, baseline).items()}  # fmt: skip
+    report_comparison(dirs, out / "comparison.md", _console())
 
 
 def main() -> None:  # pragma: no cover

@@ -233,12 +233,31 @@ def _check_policy(scenario: Scenario, factory, out: Checked, add) -> None:
         # the learned policy: a model object (Python API) or a checkpoint folder
         add("policy.checkpoint", f"policy {pol.name!r} needs a checkpoint folder "
             "(train one with `alignuser train`)")  # fmt: skip
-    if pol.checkpoint and not scenario.resolve(pol.checkpoint).exists():
+    if pol.checkpoint == "auto":  # trained on the scenario's data (alignuser.training.auto)
+        if "checkpoint" not in takes:
+            add("policy.checkpoint", f"policy {pol.name!r} takes no checkpoint; 'auto' trains "
+                "the learned policy (policy.name: alignuser)")  # fmt: skip
+    elif pol.checkpoint and not scenario.resolve(pol.checkpoint).exists():
         add(
             "policy.checkpoint",
             f"{scenario.resolve(pol.checkpoint)} does not exist (train it first: "
             "alignuser train SCENARIO --out FOLDER, then checkpoint: FOLDER/policy)",
         )
+
+
+def _check_train(scenario: Scenario, add) -> None:
+    """Every ``train:`` key against ``TrainConfig`` (a typo fails here, not at train time)."""
+    if not scenario.train:
+        return
+    from pydantic import ValidationError
+
+    from alignuser.training.trainer import TrainConfig
+
+    try:
+        TrainConfig.model_validate({"seed": scenario.seed, **scenario.train})
+    except ValidationError as exc:
+        for e in exc.errors():
+            add("train." + ".".join(map(str, e["loc"])), e["msg"])
 
 
 def check_scenario(scenario: Scenario, check_output: bool = True, for_run: bool = True) -> Checked:
@@ -285,6 +304,7 @@ def check_scenario(scenario: Scenario, check_output: bool = True, for_run: bool 
     else:
         _check_policy(scenario, factory, out, add)
     _check_data(scenario, add)
+    _check_train(scenario, add)
     pop = scenario.population
     if pop.source == "mix":
         for key in ("mix", "archetypes"):

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/policy_speed.py [--bases tiny,smollm2] [--pages 256]
+    python benchmarks/policy_speed.py [--bases tiny:2x64,checkpoint:DIR] [--pages 256]
 
 Writes ``benchmarks/results/policy_speed.md`` (command, machine, table). A decision is one
 page: watch/skip + rating for every item and next/exit, all from one forward pass.
@@ -24,11 +24,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _steps(n: int):
-    from alignuser.data.synthetic import SyntheticWorld
-    from alignuser.training.trajectories import from_impressions
+    """Pages of the synthetic world (200 users, 200 items) as training builds them.
 
-    ds = SyntheticWorld(n_users=200, n_items=200, seed=0).dataset(n_sessions_per_user=2)
-    return from_impressions(ds)[:n]
+    With the history and similar-item memories the trainer puts into states, so a
+    checkpoint of ``scenarios/train_synthetic.yaml`` (the same world) reads its own kind of
+    state.
+    """
+    from alignuser.data.synthetic import SyntheticWorld
+    from alignuser.training.trainer import TrainConfig, prepare_steps
+
+    ds = SyntheticWorld(n_users=200, n_items=200, seed=0).dataset(n_sessions_per_user=3, seed=0)
+    train, valid = prepare_steps(TrainConfig(), ds)
+    return (train + valid)[:n]
 
 
 def _train_rate(pm, steps, batch_size: int, n_steps: int, lora: bool) -> float:
@@ -83,6 +90,10 @@ def _model(base: str, states, spec: str, arch: str | None):
         info = {"base": base, "max_rating": 5, "dtype": dtype, "add_bos": False, "slot": " ?"}
         return PolicyModel(lm, tok, info)
 
+    if base == "checkpoint":
+        from alignuser.policy.checkpoint import load_policy_model
+
+        return load_policy_model(spec)
     if base == "tiny":
         layers, width = (int(x) for x in spec.split("x"))
         tiny = TinySpec(n_layers=layers, d_model=width, n_heads=4)
@@ -92,17 +103,32 @@ def _model(base: str, states, spec: str, arch: str | None):
     return PolicyModel.create(base, dtype=dtype)
 
 
-def _rate(pm, states, batch_size: int) -> float:
+def _rate(pm, states, batch_size: int, lean: bool = True) -> float:
+    """Pages/s of ``pm.score``; ``lean=False`` times the ``transformers`` forward instead."""
+    pm.lean = lean
     # warm-up: on a GPU every new padded length picks its kernels once, so see them all
     pm.score(states if pm.device.type != "cpu" else states[:8], batch_size=batch_size)
     t = time.perf_counter()
     pm.score(states, batch_size=batch_size)
-    return len(states) / (time.perf_counter() - t)
+    rate = len(states) / (time.perf_counter() - t)
+    pm.lean = True
+    return rate
+
+
+def _tokens(pm, states) -> float:
+    """Mean tokens per page (the scored sequence: state, slots, END)."""
+    return float(np.mean([len(pm.encode([s]).input_ids[0]) for s in states[:64]]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bases", default="tiny:2x128,tiny:3x160,tiny:4x256,smollm2:fp32,smollm2:bf16")
+    ap.add_argument(
+        "--bases",
+        default="tiny:2x128,tiny:3x160,tiny:4x256,smollm2:fp32,smollm2:bf16",
+        help="comma list of base:spec; checkpoint:DIR times a trained checkpoint (its item "
+        "tower must be of the synthetic world's 200 items: scenarios/train_synthetic.yaml)",
+    )
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--pages", type=int, default=256)
     ap.add_argument("--single", type=int, default=48, help="pages timed one by one")
     ap.add_argument("--batch", type=int, default=64)
@@ -119,6 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     steps = _steps(args.pages)
     states = [s.state for s in steps]
     items = np.mean([len(s.items) for s in states])
@@ -127,6 +155,7 @@ def main() -> None:
         base, spec = entry.split(":")
         pm = _model(base, states, spec, args.smollm2_arch).to(args.device)
         n_params = sum(p.numel() for p in pm.lm.parameters())
+        before = _rate(pm, states, args.batch, lean=False)
         batched = _rate(pm, states, args.batch)
         single = _rate(pm, states[: args.single], 1)
         note = " (random weights)" if base == "smollm2" and args.smollm2_arch else ""
@@ -135,7 +164,9 @@ def main() -> None:
             if args.train_steps
             else float("nan")
         )
-        rows.append((f"{base} {spec}{note}", n_params, batched, single, train))
+        name = f"trained checkpoint {Path(spec).parent.name}/{Path(spec).name}" if (
+            base == "checkpoint") else f"{base} {spec}{note}"  # fmt: skip
+        rows.append((name, n_params, _tokens(pm, states), before, batched, single, train))
         print(rows[-1], flush=True)
     device = args.device
     if device.startswith("cuda"):
@@ -150,9 +181,14 @@ def main() -> None:
         f"compare rows of one run only); device {device}.",
         f"Pages: {len(states)} synthetic-world pages, {items:.1f} items each; batch {args.batch}.",
         "",
-        "| base | parameters | batched pages/s | one-by-one pages/s | speed-up |"
+        "*transformers forward*: the same batches through ``transformers``' own forward (every "
+        "position, every layer), the scoring path before ``alignuser.policy.fastlm``; "
+        "*batched*: the lean forward the policy now uses (same decisions).",
+        "",
+        "| base | parameters | tokens/page | batched pages/s, transformers forward "
+        "| batched pages/s | one-by-one pages/s | speed-up (lean / transformers) |"
         + (" training pages/s |" if args.train_steps else ""),
-        "|---|---:|---:|---:|---:|" + ("---:|" if args.train_steps else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.train_steps else ""),
     ]
     if args.train_steps:
         lines.insert(
@@ -160,9 +196,12 @@ def main() -> None:
             f"Training: {args.train_steps} behaviour-cloning steps of {args.train_batch} pages "
             "(all weights for tiny bases, a LoRA adapter r=8 on q/k/v/o for pretrained ones).",
         )
-    for name, n, b, s, tr in rows:
+    for name, n, tok, hf, b, s, tr in rows:
         extra = f" {tr:.0f} |" if args.train_steps else ""
-        lines.append(f"| {name} | {n / 1e6:.2f} M | {b:.0f} | {s:.1f} | {b / s:.1f}x |{extra}")
+        lines.append(
+            f"| {name} | {n / 1e6:.2f} M | {tok:.0f} | {hf:.0f} | {b:.0f} | {s:.1f} "
+            f"| {b / hf:.2f}x |{extra}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

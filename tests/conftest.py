@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# policies trained by `checkpoint: auto` go to a cache of this test session, not the user's
+os.environ["ALIGNUSER_CACHE"] = tempfile.mkdtemp(prefix="alignuser-test-cache-")
 
 SHARED_DATA = Path(
     os.environ.get(

@@ -24,18 +24,19 @@ def test_validate_ok_and_error(tmp_path):
 
 
 def test_demo_run_and_report(tmp_path):
-    out = tmp_path / "run"
     r = runner.invoke(
         app,
         [
-            "demo", "--out", str(out),
+            "demo", "--out", str(tmp_path), "--no-baseline",
             "--set", "population.n_agents=30",
             "--set", "memory.backend=inmemory",
             "--set", "recommenders=[{name: popular}, {name: random}]",
+            "--set", "policy={name: choice, params: {calibrate: true}}",
         ],
-    )  # fmt: skip
+    )  # fmt: skip  (the learned policy's demo: tests/test_demo.py)
     assert r.exit_code == 0, r.output
     assert "Macro outcomes" in r.output and "popular" in r.output
+    out = tmp_path / "choice"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {row["recommender"] for row in metrics["ranking"]} == {"popular", "random"}
     html = (out / "report.html").read_text()

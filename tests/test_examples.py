@@ -25,7 +25,11 @@ SMALL = ["population.n_agents=60", "dataset.synthetic.n_users=80", "output.repor
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    s = load_scenario(ROOT / "scenarios" / "quickstart.yaml", [*SMALL, "memory.backend=inmemory"])
+    # the choice policy: these check the examples, not the learned policy (tests/test_demo.py)
+    choice = "policy={name: choice, params: {calibrate: true}}"
+    s = load_scenario(
+        ROOT / "scenarios" / "quickstart.yaml", [*SMALL, "memory.backend=inmemory", choice]
+    )
     return run(s, tmp_path_factory.mktemp("q") / "run")
 
 

@@ -12,6 +12,7 @@ from alignuser.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = str(ROOT / "scenarios" / "quickstart.yaml")
+CHOICE = "policy={name: choice, params: {calibrate: true}}"  # quickstart's is the learned one
 runner = CliRunner()
 
 
@@ -73,7 +74,7 @@ def test_unknown_and_mistyped_plugin_params():
     )  # fmt: skip
     one_line_error(validate("policy.params.foo=1"), "policy.params.foo: unknown parameter")
     one_line_error(
-        validate("policy.params.b_af=1"), "did you mean 'b_aff'?"
+        validate(CHOICE, "policy.params.b_af=1"), "did you mean 'b_aff'?"
     )  # the choice policy's ChoiceParams
     one_line_error(
         validate("recommenders.0.params.seed=3"), "recommenders.0.params.seed: set by the runner"
@@ -87,11 +88,13 @@ def test_required_plugin_params():
     one_line_error(
         validate("recommenders=[{name: http}]"), "recommenders.0.params.url", "Field required"
     )
-    one_line_error(validate("policy.name=alignuser"), "policy.checkpoint", "alignuser train")
+    one_line_error(
+        validate("policy.checkpoint=null"), "policy.checkpoint", "alignuser train"
+    )  # the learned policy without a checkpoint
 
 
 def test_validate_shows_plugin_defaults():
-    r = validate()
+    r = validate(CHOICE)
     assert r.exit_code == 0, r.output
     assert "float64_below: 4096" in r.output  # EASE's default, not in the scenario file
     assert "b_aff: 2.0" in r.output  # the choice policy's default

@@ -7,8 +7,9 @@ generation) and samples actions from those distributions, always legal by constr
 Satisfaction (the post-session 1..10 interview) is a **documented heuristic**, not a model
 output: ``1 + 9 * (0.7 * mean normalised rating of what was watched + 0.3 * min(1, 2 *
 watch rate))``; sessions with nothing watched score from the watch rate alone. It reads the
-summary keys ``ratings`` (list of given ratings), ``n_watched`` / ``n_shown`` (or ``watched``
-/ ``shown``) and ``max_rating`` (default 5).
+summary keys ``ratings`` (list of given ratings) or else ``mean_rating`` (what the simulation's
+session summaries carry), ``n_watched`` / ``n_shown`` (or ``watched`` / ``shown``) and
+``max_rating`` (default 5).
 
 Example:
     >>> from alignuser.policy.alignuser_policy import AlignUserPolicy
@@ -79,6 +80,8 @@ class AlignUserPolicy:
         thoughts: Write a free-text rationale before deciding (off by default; see
             :meth:`decide` and :mod:`alignuser.policy.thoughts`).
         thought_tokens: Most tokens per rationale.
+        threads: Torch threads while scoring; ``None``: one for the tiny base unless
+            ``OMP_NUM_THREADS`` is set (:func:`~alignuser.policy.bases.torch_threads`).
 
     Example:
         >>> policy = AlignUserPolicy(model, greedy=True)  # doctest: +SKIP
@@ -96,6 +99,7 @@ class AlignUserPolicy:
         checkpoint: str | Path | None = None,
         thoughts: bool = False,
         thought_tokens: int = 64,
+        threads: int | None = None,
     ):
         model = model if model is not None else checkpoint
         if model is None:
@@ -112,6 +116,7 @@ class AlignUserPolicy:
         self.batch_size = int(batch_size)
         self.thoughts = bool(thoughts)
         self.thought_tokens = int(thought_tokens)
+        self.threads = threads
 
     @property
     def history_length(self) -> int:
@@ -128,9 +133,15 @@ class AlignUserPolicy:
 
         return cls(load_policy_model(path, device=device), **kwargs)
 
+    def _threads(self):
+        from alignuser.policy.bases import torch_threads
+
+        return torch_threads(self.threads, (getattr(self.model, "info", None) or {}).get("base"))
+
     def scores(self, states: Sequence[PageState]):
         """Per-page decision distributions (:class:`~alignuser.policy.model.PageScores`)."""
-        return self.model.score(list(states), batch_size=self.batch_size)
+        with self._threads():
+            return self.model.score(list(states), batch_size=self.batch_size)
 
     def decide(self, states: Sequence[PageState], rng: np.random.Generator) -> list[PageAction]:
         """One legal action per state, sampled (or greedy) from the model's distributions.
@@ -150,8 +161,9 @@ class AlignUserPolicy:
         import dataclasses
 
         states = list(states)
-        thoughts = self.model.generate_thoughts(states, self.thought_tokens, self.batch_size)
-        scores = self.model.score(states, batch_size=self.batch_size, thoughts=thoughts)
+        with self._threads():
+            thoughts = self.model.generate_thoughts(states, self.thought_tokens, self.batch_size)
+            scores = self.model.score(states, batch_size=self.batch_size, thoughts=thoughts)
         return [
             dataclasses.replace(
                 scores_to_action(s, sc, rng, self.temperature, self.greedy), rationale=t
@@ -170,8 +182,9 @@ class AlignUserPolicy:
             shown = float(s.get("n_shown", s.get("shown", 0)) or 0)
             watched = float(s.get("n_watched", s.get("watched", len(ratings))) or 0)
             rate = min(1.0, 2.0 * watched / shown) if shown > 0 else 0.0
-            if ratings:
-                quality = float(np.mean([(r - 1) / max(top - 1, 1) for r in ratings]))
+            mean = float(np.mean(ratings)) if ratings else float(s.get("mean_rating", np.nan))
+            if mean == mean:  # the simulation's summaries carry mean_rating, not the list
+                quality = (mean - 1) / max(top - 1, 1)
                 value = 0.7 * quality + 0.3 * rate
             else:
                 value = 0.3 * rate

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -44,12 +45,27 @@ def git_revision(cwd: str | Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@contextlib.contextmanager
+def _no_progress_bars():
+    """Silence ``transformers``' per-file progress bars (a policy is saved at every eval)."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def save_policy_model(pm, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write ``pm`` to ``folder`` (created); ``meta`` is merged into ``policy.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     is_lora = hasattr(pm.lm, "peft_config")
-    pm.lm.save_pretrained(folder / ("adapter" if is_lora else "model"), safe_serialization=True)
+    with _no_progress_bars():
+        pm.lm.save_pretrained(folder / ("adapter" if is_lora else "model"), safe_serialization=True)
     pm.tokenizer.save_pretrained(folder / "tokenizer")
     if pm.cue_head is not None:
         from safetensors.torch import save_file
@@ -103,7 +119,8 @@ def load_policy_model(folder: str | Path, device: str = "cpu"):
             base, _ = bases.load_local(info["path"], info.get("dtype", "float32"))
         lm = PeftModel.from_pretrained(base, folder / "adapter")
     else:
-        lm = AutoModelForCausalLM.from_pretrained(folder / "model", dtype=dtype)
+        with _no_progress_bars():
+            lm = AutoModelForCausalLM.from_pretrained(folder / "model", dtype=dtype)
     lm.to(device).eval()
     pm = PolicyModel(lm, tok, info)
     if pm.cue_head is not None:

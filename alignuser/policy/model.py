@@ -158,6 +158,7 @@ class PolicyModel(TextGeneration):
         if self.cue_head is not None:
             self.cue_head.to(self.device)
         self._resolve_tokens()
+        self.lean = True  # inference through fastlm.LeanLlama where it applies
 
     def set_items(self, space, tower=None, seed: int = 0) -> None:
         """Attach the item space and tower (:mod:`alignuser.policy.items`).
@@ -358,11 +359,16 @@ class PolicyModel(TextGeneration):
             lm += [1] * len(tail)
         return ids, lm, wpos, rpos, xpos
 
-    def _state_ids(self, states: Sequence[PageState]) -> list[tuple[list[int], list[list[int]]]]:
-        """Token ids of each state's head (persona .. PAGE line) and of each item line."""
+    def _state_ids(
+        self, states: Sequence[PageState], rendered: Sequence[str] | None = None
+    ) -> list[tuple[list[int], list[list[int]]]]:
+        """Token ids of each state's head (persona .. PAGE line) and of each item line.
+
+        ``rendered``: the states' texts when the caller has them already.
+        """
         texts, spans = [], []
-        for s in states:
-            lines = self.render(s).split("\n")
+        for k, s in enumerate(states):
+            lines = (self.render(s) if rendered is None else rendered[k]).split("\n")
             n = len(s.items)
             spans.append((len(texts), n))
             texts.append("\n".join(lines[: len(lines) - n]) + "\n")
@@ -422,6 +428,7 @@ class PolicyModel(TextGeneration):
         reflections: Sequence[str | None] | None = None,
         results: Sequence[str | None] | None = None,
         max_len: int | None = None,
+        rendered: Sequence[str] | None = None,
     ) -> EncodedBatch:
         """Tokenise a batch into padded tensors with slot positions and targets.
 
@@ -431,10 +438,11 @@ class PolicyModel(TextGeneration):
             reflections: Optional reflection text per state (inserted before ``ACTION:``).
             results: Optional next-state text per state (world-model target; needs actions).
             max_len: Truncate the appended segments so sequences stay under this length.
+            rendered: The states' texts (``self.render(state)``), when already rendered.
         """
         import torch
 
-        prefixes = self._state_ids(states)
+        prefixes = self._state_ids(states, rendered)
         refl = self._texts_ids(reflections) if reflections is not None else [None] * len(states)
         res = self._texts_ids(results) if results is not None else [None] * len(states)
         taken = (
@@ -556,6 +564,44 @@ class PolicyModel(TextGeneration):
         body = getattr(inner, inner.base_model_prefix)
         return body, inner.get_output_embeddings()
 
+    def _hidden(self, batch: EncodedBatch, lm_loss: bool):
+        """Last hidden states ``(B, L, d)``; in inference, only the read positions are filled.
+
+        Without gradients and LM loss, a Llama body runs :class:`~alignuser.policy.fastlm.
+        LeanLlama` (the same arithmetic, the last layer only where decisions are read); the
+        other positions are zeros, which nothing reads.
+        """
+        import torch
+
+        dev = self.device
+        emb = self.embed(batch.input_ids.to(dev), batch.item_marks)
+        lean = None if lm_loss else self._lean_body()
+        if lean is None:
+            body, _ = self._parts()
+            out = body(inputs_embeds=emb, attention_mask=batch.attention_mask.to(dev))
+            return out.last_hidden_state
+        parts = [batch.watch_pos, batch.rating_pos, batch.exit_pos[:, None]]
+        if batch.user_pos is not None:
+            parts.append(batch.user_pos.clamp(min=0)[:, None])
+        pos = torch.cat(parts, 1).to(dev)
+        hq = lean(emb, pos)
+        h = hq.new_zeros(emb.shape[0], emb.shape[1], hq.shape[-1])
+        h[torch.arange(emb.shape[0], device=dev)[:, None], pos] = hq
+        return h
+
+    def _lean_body(self):
+        """The lean forward of the current weights, or ``None`` (training, gradients, LoRA)."""
+        import torch
+
+        if not self.lean or self.lm.training or torch.is_grad_enabled():
+            return None
+        key = tuple((id(p), p._version) for p in self.lm.parameters())
+        if getattr(self, "_lean_key", None) != key:
+            from alignuser.policy.fastlm import lean_body
+
+            self._lean, self._lean_key = lean_body(self.lm), key
+        return self._lean
+
     def forward(self, batch: EncodedBatch, lm_loss: bool = True) -> dict[str, Any]:
         """Run the LM once; return label logits at the slots and the LM loss of segments.
 
@@ -567,13 +613,9 @@ class PolicyModel(TextGeneration):
         import torch
         import torch.nn.functional as F
 
-        body, head = self._parts()
+        _, head = self._parts()
         dev = self.device
-        out = body(
-            inputs_embeds=self.embed(batch.input_ids.to(dev), batch.item_marks),
-            attention_mask=batch.attention_mask.to(dev),
-        )
-        h = out.last_hidden_state
+        h = self._hidden(batch, lm_loss)
         b = h.shape[0]
         ar = torch.arange(b, device=dev)
 
@@ -647,13 +689,16 @@ class PolicyModel(TextGeneration):
         import torch
 
         self.lm.eval()
-        order = np.argsort([len(self.render(s)) for s in states], kind="stable")
+        texts = [self.render(s) for s in states]
+        order = np.argsort([len(t) for t in texts], kind="stable")
         out: list[PageScores | None] = [None] * len(states)
         with torch.inference_mode():
             for start in range(0, len(states), batch_size):
                 idx = order[start : start + batch_size]
                 refl = None if thoughts is None else [thoughts[i] for i in idx]
-                batch = self.encode([states[i] for i in idx], reflections=refl)
+                batch = self.encode(
+                    [states[i] for i in idx], reflections=refl, rendered=[texts[i] for i in idx]
+                )
                 r = self.forward(batch, lm_loss=False)
                 z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
                 pw = torch.sigmoid(z).cpu().numpy()

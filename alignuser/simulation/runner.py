@@ -212,7 +212,11 @@ def make_policy(scenario: Scenario, prep: Prepared | None = None):
 
     params = dict(scenario.policy.params)
     calibrate = bool(params.pop("calibrate", False))
-    if scenario.policy.checkpoint:
+    if scenario.policy.checkpoint == "auto":  # trained on this scenario's data, cached
+        from alignuser.training.auto import cached_policy
+
+        params["checkpoint"] = str(cached_policy(scenario, prep.dataset if prep else None))
+    elif scenario.policy.checkpoint:
         params["checkpoint"] = str(scenario.resolve(scenario.policy.checkpoint))
     policy = _make(scenario.policy.name, **params)
     if prep is not None:
@@ -585,9 +589,12 @@ def run(
     manifest["n_distinct_users"] = len(np.unique(prep.agent_users))
     manifest["n_items"] = prep.catalog.n_items
     manifest["max_rating"] = prep.scale.max
-    policy = make_policy(scenario, prep)
     if progress is not None:
         progress("prepare", 1, 1)
+    if scenario.policy.checkpoint == "auto":
+        scenario = _trained_policy(scenario, prep, manifest, progress)
+    policy = make_policy(scenario, prep)
+    manifest["policy"] = scenario.policy.name
     if getattr(policy, "calibration", None):
         manifest["policy_calibration"] = policy.calibration
     manifest["status"] = "running"
@@ -637,6 +644,26 @@ def run(
     if progress is not None:
         progress("report", 1, 1)
     return run_dir
+
+
+def _trained_policy(scenario: Scenario, prep: Prepared, manifest: dict, progress) -> Scenario:
+    """``scenario`` with its ``checkpoint: auto`` replaced by the trained (cached) policy.
+
+    Shards and engines then load that folder instead of training again.
+    """
+    from alignuser.training.auto import cached_policy
+
+    if progress is not None:
+        progress("fit policy", 0, 1)
+    t = time.perf_counter()
+    path = cached_policy(scenario, prep.dataset)
+    manifest["policy_checkpoint"] = str(path)
+    manifest["policy_fit_seconds"] = round(time.perf_counter() - t, 3)
+    if progress is not None:
+        progress("fit policy", 1, 1)
+    resolved = scenario.model_copy(deep=True)
+    resolved.policy.checkpoint = str(path)
+    return resolved
 
 
 def finalize(

@@ -95,6 +95,9 @@ class TrainConfig(BaseModel):
             the scenario's ``memory.recent_k``, ``memory.top_k`` and
             ``population.history_memories``).
         reflector: ``"template"`` (offline default) or ``"none"`` (pairwise term only).
+        threads: Torch intra-op threads while training; ``None``: one for the tiny base
+            unless ``OMP_NUM_THREADS`` is set, torch's default otherwise
+            (:func:`~alignuser.policy.bases.torch_threads`).
         interrupt_after: Stop with :class:`TrainingInterrupted` after this many optimizer
             steps (for tests of resume).
     """
@@ -144,6 +147,7 @@ class TrainConfig(BaseModel):
     cf_max_new_tokens: int = 40
     cf_predicted: int = 1
     max_valid_steps: int = 512
+    threads: int | None = None
     progress: bool = False
     resume: bool = True
     interrupt_after: int | None = None
@@ -375,7 +379,7 @@ class _Run:
 
 def _config_key(cfg: TrainConfig) -> dict[str, Any]:
     d = cfg.model_dump()
-    for k in ("interrupt_after", "progress", "resume"):
+    for k in ("interrupt_after", "progress", "resume", "threads"):
         d.pop(k)
     return d
 
@@ -459,6 +463,13 @@ def train_on_steps(
     (from :func:`prepare_training`); needed for ``config.item_tower`` (without it the model
     reads items as text only, and the config's ``item_tower`` is reported as unused).
     """
+    from alignuser.policy.bases import torch_threads
+
+    with torch_threads(config.threads, config.base):
+        return _train_on_steps(config, train_steps, valid_steps, out_dir, data, items)
+
+
+def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> dict[str, Any]:
     import torch
 
     from alignuser.policy.checkpoint import save_policy_model

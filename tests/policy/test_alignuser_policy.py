@@ -84,6 +84,16 @@ def test_satisfaction_heuristic_orders_sessions():
         rng,
     )
     assert 1 <= none < bad < good <= 10
+    # the simulation's session summaries carry mean_rating (and NaN with nothing watched)
+    sim = pol.satisfaction(
+        [
+            {"mean_rating": 5.0, "n_watched": 2, "n_shown": 4},
+            {"mean_rating": 1.5, "n_watched": 2, "n_shown": 8},
+            {"mean_rating": float("nan"), "n_watched": 0, "n_shown": 8},
+        ],
+        rng,
+    )
+    assert sim == [good, bad, none]
 
 
 def test_registered_and_loadable_from_a_checkpoint(tmp_path):
