@@ -108,6 +108,7 @@ def _rate(pm, states, batch_size: int, lean: bool = True) -> float:
     pm.lean = lean
     # warm-up: on a GPU every new padded length picks its kernels once, so see them all
     pm.score(states if pm.device.type != "cpu" else states[:8], batch_size=batch_size)
+    pm._text_cache.clear()  # cold: every page's text tokenised (a run's later steps hit it)
     t = time.perf_counter()
     pm.score(states, batch_size=batch_size)
     rate = len(states) / (time.perf_counter() - t)

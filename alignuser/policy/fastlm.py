@@ -141,8 +141,8 @@ class LeanLlama:
         for lw in first:
             h = self._norm(x, lw["in_norm"])
             qkv = F.linear(h, lw["qkv"]).view(b, length, nh + 2 * nkv, hd).transpose(1, 2)
-            q, k, v = qkv.split([nh, nkv, nkv], dim=1)
-            q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
+            qk, v = qkv.split([nh + nkv, nkv], dim=1)
+            q, k = self._rotate(qk, cos, sin).split([nh, nkv], dim=1)  # one pass for both
             att = F.scaled_dot_product_attention(
                 q, k, v, is_causal=True, enable_gqa=nh != nkv, scale=hd**-0.5
             )

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ import numpy as np
 from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
 from alignuser.env.text import render_state, render_state_compact
+from alignuser.policy.encoding import EncodedBatch, PageEncoding
 from alignuser.policy.generation import TextGeneration, taken_text
 
 __all__ = ["EncodedBatch", "PageScores", "PolicyModel", "filled_action_text", "taken_text"]
@@ -80,26 +81,6 @@ class PageScores:
     exit: float
 
 
-@dataclass
-class EncodedBatch:
-    """Padded tensors of one batch (see :meth:`PolicyModel.encode`)."""
-
-    input_ids: Any
-    attention_mask: Any
-    lm_labels: Any
-    watch_pos: Any
-    rating_pos: Any
-    exit_pos: Any
-    item_mask: Any
-    n_items: list[int]
-    targets: dict[str, Any] = field(default_factory=dict)
-    cues: Any = None
-    exit_cues: Any = None
-    item_marks: Any = None  # (batch index, position, item id, role) rows for the item tower
-    user_pos: Any = None  # (B,) position of the last history token (-1: no history)
-    page_items: Any = None  # (B, N) item ids of the page (-1: padding)
-
-
 def filled_action_text(action: PageAction) -> str:
     """The action block with its slots filled (same words as ``render_action``)."""
     from alignuser.env.text import render_action
@@ -107,7 +88,7 @@ def filled_action_text(action: PageAction) -> str:
     return render_action(action)
 
 
-class PolicyModel(TextGeneration):
+class PolicyModel(PageEncoding, TextGeneration):
     """A causal LM plus the slot format that turns it into a batched decision scorer.
 
     Args:
@@ -272,279 +253,6 @@ class PolicyModel(TextGeneration):
         """A trajectory step's world-model target in this model's text (compact or full)."""
         return step.result_compact if self.compact and step.result_compact else step.result
 
-    def _resolve_tokens(self) -> None:
-        tok = self.tokenizer
-
-        def one(word: str) -> int:
-            ids = tok.encode(word, add_special_tokens=False)
-            ids = [i for i in ids if tok.decode([i]).strip()]  # drop a lone leading space
-            if not ids:
-                raise ValueError(f"tokenizer cannot encode label {word!r}")
-            return ids[0]
-
-        slot = self.info.get("slot", "<slot>")
-        self.slot_id = tok.convert_tokens_to_ids(slot) if slot.startswith("<") else one(slot)
-        sp = "" if self.info.get("add_bos") else " "
-        self.watch_ids = [one(sp + "SKIP"), one(sp + "WATCH")]
-        self.exit_ids = [one(sp + "NEXT"), one(sp + "EXIT")]
-        self.rating_ids = [one(sp + str(r)) for r in range(1, self.max_rating + 1)]
-        labels = self.watch_ids + self.exit_ids + self.rating_ids
-        if len(set(labels)) != len(labels):
-            raise ValueError(
-                f"base {self.info.get('base')}: label tokens are not distinct ({labels}); "
-                f"ratings 1..{self.max_rating} need one token each"
-            )
-        self._piece_cache: dict[str, list[int]] = {}
-
-    def _piece(self, text: str) -> list[int]:
-        ids = self._piece_cache.get(text)
-        if ids is None:
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            self._piece_cache[text] = ids
-        return ids
-
-    # ------------------------------------------------------------------ encoding
-
-    def build_sequence(
-        self,
-        head_ids: list[int],
-        item_ids: list[list[int]],
-        reflection_ids: list[int] | None = None,
-        result_ids: list[int] | None = None,
-        taken_ids: list[int] | None = None,
-    ) -> tuple[list[int], list[int], list[int], list[int], int]:
-        """Assemble one sequence; returns ``(ids, lm_mask, watch_pos, rating_pos, exit_pos)``.
-
-        Without a reflection the layout is *inline* (two slots after each item line); with
-        one it is *block* (whole state, ``REFLECTION:``, then ``ACTION:`` and numbered slots).
-        """
-        ids = list(head_ids)
-        wpos, rpos = [], []
-        if reflection_ids is None:
-            for it in item_ids:
-                ids += it
-                wpos.append(len(ids))
-                rpos.append(len(ids) + 1)
-                ids += [self.slot_id, self.slot_id]
-            lm = [0] * len(ids)
-        else:
-            for it in item_ids:
-                ids += it
-            ids += self._piece("REFLECTION:")
-            lm = [0] * len(ids)
-            body = [*reflection_ids, *self._piece("\n")]
-            ids += body
-            lm += [1] * len(body)
-            head = self._piece("ACTION:\n")
-            ids += head
-            lm += [0] * len(head)
-            for i in range(len(item_ids)):
-                num = self._piece(f"{i + 1}.")
-                ids += num
-                wpos.append(len(ids))
-                rpos.append(len(ids) + 1)
-                ids += [self.slot_id, self.slot_id]
-                lm += [0] * (len(num) + 2)
-        end = self._piece("END")
-        ids += end
-        xpos = len(ids)
-        ids.append(self.slot_id)
-        lm += [0] * (len(end) + 1)
-        if result_ids is not None and taken_ids is not None:
-            mid = [*self._piece("\nTAKEN:\n"), *taken_ids, *self._piece("\nRESULT:\n")]
-            ids += mid
-            lm += [0] * len(mid)
-            tail = [*result_ids, self.tokenizer.eos_token_id]
-            ids += tail
-            lm += [1] * len(tail)
-        return ids, lm, wpos, rpos, xpos
-
-    def _state_ids(
-        self, states: Sequence[PageState], rendered: Sequence[str] | None = None
-    ) -> list[tuple[list[int], list[list[int]]]]:
-        """Token ids of each state's head (persona .. PAGE line) and of each item line.
-
-        ``rendered``: the states' texts when the caller has them already.
-        """
-        texts, spans = [], []
-        for k, s in enumerate(states):
-            lines = (self.render(s) if rendered is None else rendered[k]).split("\n")
-            n = len(s.items)
-            spans.append((len(texts), n))
-            texts.append("\n".join(lines[: len(lines) - n]) + "\n")
-            texts += [ln + "\n" for ln in lines[len(lines) - n :]]
-        enc = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        bos = [self.tokenizer.bos_token_id] if self.info.get("add_bos") else []
-        out = []
-        for s, (a, n) in zip(states, spans):
-            head = [*bos, *enc[a]]
-            n_h = self._n_history(s)
-            if self.history_length:  # one placeholder per remembered item (item tower)
-                head += [*self._piece("HISTORY:"), *[self.slot_id] * n_h, *self._piece("\n")]
-            out.append((head, enc[a + 1 : a + 1 + n]))
-        return out
-
-    def _n_history(self, state: PageState) -> int:
-        return min(len(state.history), self.history_length)
-
-    def _marks(self, state: PageState, head_len: int, wpos=(), rpos=()) -> list[tuple]:
-        """Item-tower placements ``(position, item id, role)`` of one sequence.
-
-        The history placeholders at the end of the head, then each item's decision slots.
-        """
-        if not self.history_length:
-            return []
-        from alignuser.policy.items import history_role
-
-        n_h = self._n_history(state)
-        nl = len(self._piece("\n"))
-        first = head_len - nl - n_h
-        items = state.history[len(state.history) - n_h :]
-        ratings = state.history_ratings[len(state.history_ratings) - n_h :] if n_h else ()
-        if len(ratings) != n_h:
-            ratings = (float("nan"),) * n_h
-        out = [
-            (first + j, int(i), history_role(r, self.max_rating))
-            for j, (i, r) in enumerate(zip(items, ratings))
-        ]
-        for it, w, r in zip(state.items, wpos, rpos):
-            out += [(w, int(it.item_id), 0), (r, int(it.item_id), 0)]
-        return out
-
-    def _texts_ids(self, texts: Sequence[str | None]) -> list[list[int] | None]:
-        todo = [t for t in texts if t is not None]
-        enc = (
-            iter(self.tokenizer(list(todo), add_special_tokens=False)["input_ids"])
-            if todo
-            else None
-        )
-        return [None if t is None else next(enc) for t in texts]  # type: ignore[arg-type]
-
-    def encode(
-        self,
-        states: Sequence[PageState],
-        actions: Sequence[PageAction] | None = None,
-        *,
-        reflections: Sequence[str | None] | None = None,
-        results: Sequence[str | None] | None = None,
-        max_len: int | None = None,
-        rendered: Sequence[str] | None = None,
-    ) -> EncodedBatch:
-        """Tokenise a batch into padded tensors with slot positions and targets.
-
-        Args:
-            states: Page states.
-            actions: Human actions (targets); ``None`` for pure scoring.
-            reflections: Optional reflection text per state (inserted before ``ACTION:``).
-            results: Optional next-state text per state (world-model target; needs actions).
-            max_len: Truncate the appended segments so sequences stay under this length.
-            rendered: The states' texts (``self.render(state)``), when already rendered.
-        """
-        import torch
-
-        prefixes = self._state_ids(states, rendered)
-        refl = self._texts_ids(reflections) if reflections is not None else [None] * len(states)
-        res = self._texts_ids(results) if results is not None else [None] * len(states)
-        taken = (
-            self._texts_ids([taken_text(a) for a in actions])
-            if actions is not None and results is not None
-            else [None] * len(states)
-        )
-        seqs = []
-        marks: list[tuple] = []
-        for k, ((head, items), st, rf, rs, tk) in enumerate(
-            zip(prefixes, states, refl, res, taken)
-        ):
-            ids, lm, w, r, x = self.build_sequence(head, items, rf, rs, tk)
-            marks += [(k, *m) for m in self._marks(st, len(head), w, r)]
-            if max_len is not None and len(ids) > max_len:
-                if x >= max_len:
-                    raise ValueError(
-                        f"page {st.page} of agent {st.agent_id}: {x + 1} tokens up to the "
-                        f"exit slot exceed max_len={max_len}; shorten the state"
-                    )
-                ids, lm = ids[:max_len], lm[:max_len]
-            seqs.append((ids, lm, w, r, x))
-        n_max = max(1, max(len(s.items) for s in states))
-        length = max(len(s[0]) for s in seqs)
-        b = len(seqs)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((b, length), pad, dtype=torch.long)
-        attn = torch.zeros((b, length), dtype=torch.long)
-        labels = torch.full((b, length), -100, dtype=torch.long)
-        wpos = torch.zeros((b, n_max), dtype=torch.long)
-        rpos = torch.zeros((b, n_max), dtype=torch.long)
-        xpos = torch.zeros(b, dtype=torch.long)
-        imask = torch.zeros((b, n_max), dtype=torch.bool)
-        for k, (ids, lm, w, r, x) in enumerate(seqs):
-            t = torch.tensor(ids, dtype=torch.long)
-            input_ids[k, : len(ids)] = t
-            attn[k, : len(ids)] = 1
-            m = torch.tensor(lm, dtype=torch.bool)
-            labels[k, : len(ids)][m] = t[m]
-            n = len(w)
-            if n:
-                wpos[k, :n] = torch.tensor(w)
-                rpos[k, :n] = torch.tensor(r)
-                imask[k, :n] = True
-            xpos[k] = x
-        user_pos = page_items = None
-        next_rows: list[tuple[int, int, int]] = []
-        if self.item_tower is not None:
-            user_pos = torch.full((b,), -1, dtype=torch.long)
-            page_items = torch.full((b, n_max), -1, dtype=torch.long)
-            hist: dict[int, list[tuple[int, int]]] = {}
-            for k, pos, item, role in marks:
-                if role >= 1:
-                    hist.setdefault(k, []).append((pos, item))
-            for k, st in enumerate(states):
-                page_items[k, : len(st.items)] = torch.tensor(st.item_ids, dtype=torch.long)
-                h = sorted(hist.get(k, []))
-                if h:
-                    user_pos[k] = h[-1][0]
-                    # next consumed item: history j -> j + 1, the last -> this page's watches
-                    next_rows += [(k, h[j][0], h[j + 1][1]) for j in range(len(h) - 1)]
-                    if actions is not None:
-                        next_rows += [
-                            (k, h[-1][0], int(d.item_id)) for d in actions[k].decisions if d.watch
-                        ]
-        cues = exit_cues = None
-        if self.cue_head is not None:
-            from alignuser.policy.cues import batch_cues
-
-            cues, exit_cues = batch_cues(states, n_max, self.item_space)
-        item_marks = torch.tensor(marks, dtype=torch.long).reshape(-1, 4) if marks else None
-        targets: dict[str, Any] = {}
-        if actions is not None:
-            wt = torch.zeros((b, n_max), dtype=torch.long)
-            rt = torch.full((b, n_max), -1, dtype=torch.long)
-            xt = torch.zeros(b, dtype=torch.long)
-            for k, a in enumerate(actions):
-                for i, d in enumerate(a.decisions):
-                    wt[k, i] = int(d.watch)
-                    if d.watch:
-                        rt[k, i] = min(max(int(d.rating), 1), self.max_rating) - 1
-                xt[k] = int(a.exit)
-            targets = {"watch": wt, "rating": rt, "exit": xt}
-            if next_rows:
-                targets["next_item"] = torch.tensor(next_rows, dtype=torch.long)
-        return EncodedBatch(
-            input_ids,
-            attn,
-            labels,
-            wpos,
-            rpos,
-            xpos,
-            imask,
-            [len(s.items) for s in states],
-            targets,
-            cues,
-            exit_cues,
-            item_marks,
-            user_pos,
-            page_items,
-        )
-
     # ------------------------------------------------------------------ forward
 
     def embed(self, input_ids, item_marks=None):
@@ -674,7 +382,7 @@ class PolicyModel(TextGeneration):
     def score(
         self,
         states: Sequence[PageState],
-        batch_size: int = 64,
+        batch_size: int = 32,
         thoughts: Sequence[str] | None = None,
     ) -> list[PageScores]:
         """Decision distributions for every page, batched (one forward pass per batch).
