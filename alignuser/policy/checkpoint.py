@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +62,54 @@ def _no_progress_bars():
             hf_logging.enable_progress_bar()
 
 
-def save_policy_model(pm, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``pm`` to ``folder`` (created); ``meta`` is merged into ``policy.json``."""
+@contextlib.contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """Write a folder all at once: yields a temporary sibling, swapped in on success.
+
+    A kill while writing leaves the previous ``folder`` whole (and a ``.partial`` sibling
+    that the next write clears); a kill between the two renames of the swap leaves it as
+    ``<folder>.old``, which :func:`recover_folder` puts back.
+    """
     folder = Path(folder)
+    tmp, old = folder.with_name(folder.name + ".partial"), folder.with_name(folder.name + ".old")
+    recover_folder(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(folder: str | Path) -> Path:
+    """Put back ``<folder>.old`` when a swap of :func:`atomic_folder` was cut in the middle."""
+    folder = Path(folder)
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and old.is_dir():
+        os.replace(old, folder)
+    return folder
+
+
+def save_policy_model(
+    pm, folder: str | Path, meta: dict[str, Any] | None = None, atomic: bool = True
+) -> Path:
+    """Write ``pm`` to ``folder``; ``meta`` is merged into ``policy.json``.
+
+    ``atomic``: write through :func:`atomic_folder`, so a reader (or a resumed training)
+    never sees half a checkpoint; ``False`` writes into ``folder`` as it is (for a caller
+    that already writes into a temporary folder).
+    """
+    folder = Path(folder)
+    if atomic:
+        with atomic_folder(folder) as tmp:
+            save_policy_model(pm, tmp, meta, atomic=False)
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     is_lora = hasattr(pm.lm, "peft_config")
     with _no_progress_bars():
@@ -100,7 +148,7 @@ def load_policy_model(folder: str | Path, device: str = "cpu"):
 
     from alignuser.policy.model import PolicyModel
 
-    folder = Path(folder)
+    folder = recover_folder(folder)
     meta_path = folder / "policy.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path}: not a policy checkpoint (policy.json missing)")

@@ -293,7 +293,9 @@ class _Run:
             "bad_evals": 0,
             "history": [],
         }
-        last = out / "last"
+        from alignuser.policy.checkpoint import recover_folder
+
+        last = recover_folder(out / "last")
         if config.resume and (last / "trainer_state.json").is_file():
             from alignuser.policy.checkpoint import load_policy_model
 
@@ -345,16 +347,18 @@ class _Run:
         self.opt = self._optimizer()
 
     def save_last(self) -> None:
-        from alignuser.policy.checkpoint import save_policy_model
+        from alignuser.policy.checkpoint import atomic_folder, save_policy_model
 
-        last = self.out / "last"
-        save_policy_model(self.pm, last, meta={"config": self.cfg.model_dump()})
-        self._save_optimizer(last / "optimizer.safetensors")
-        (last / "trainer_state.json").write_text(
-            json.dumps(
-                {"config": _config_key(self.cfg), "state": self.state}, indent=1, default=str
+        # all of last/ (weights, optimizer, counters) is swapped in at once: a kill while
+        # saving leaves the previous resume point whole
+        with atomic_folder(self.out / "last") as last:
+            save_policy_model(self.pm, last, meta={"config": self.cfg.model_dump()}, atomic=False)
+            self._save_optimizer(last / "optimizer.safetensors")
+            (last / "trainer_state.json").write_text(
+                json.dumps(
+                    {"config": _config_key(self.cfg), "state": self.state}, indent=1, default=str
+                )
             )
-        )
 
     def _save_optimizer(self, path: Path) -> None:
         from safetensors.torch import save_file
