@@ -7,7 +7,9 @@ Usage::
 
 Runs :func:`alignuser.evaluation.likeness.run_likeness` (what ``alignuser eval likeness``
 runs) on the shared ``ebnerd-sample`` and ``agent4rec-ml1m``; the AlignUSER checkpoints
-(one row each, joined by ``+``) apply to Agent4Rec only, the data they were trained on.
+(one row each, joined by ``+``) apply to the data they were trained on: ``--checkpoints``
+to Agent4Rec, ``--ebnerd-checkpoints`` (``scenarios/train_ebnerd.yaml``, whose time cut is
+this protocol's) to EB-NeRD.
 Writes ``likeness.md`` and ``likeness.json`` with the exact command and the machine.
 """
 
@@ -28,6 +30,7 @@ DEFAULT_CKPTS = "/tmp/tr/full_s0/policy+/tmp/tr/full_s1/policy+/tmp/tr/full_s2/p
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoints", default=DEFAULT_CKPTS, help="Agent4Rec checkpoints, '+'")
+    ap.add_argument("--ebnerd-checkpoints", default=None, help="EB-NeRD checkpoints, '+'")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--max-users", type=int, default=1000)
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -38,7 +41,8 @@ def main() -> None:
 
     start = time.perf_counter()
     tables = run_likeness(seeds=[int(s) for s in args.seeds.split(",")],
-                          checkpoint={"agent4rec-ml1m": args.checkpoints},
+                          checkpoint={"agent4rec-ml1m": args.checkpoints,
+                                      "ebnerd-sample": args.ebnerd_checkpoints},
                           max_users=args.max_users, n_boot=args.n_boot)  # fmt: skip
     imp = tables["importance"]
     top = imp.groupby(["dataset", "policy", "feature"], sort=False)[
