@@ -440,9 +440,9 @@ def train(
     with
     ``policy: {name: alignuser, checkpoint: OUT/policy}``.
     """
+    from alignuser.data.scenario_data import load_data, training_data
     from alignuser.errors import ScenarioError
-    from alignuser.simulation.runner import load_data
-    from alignuser.training.auto import train_config, training_data
+    from alignuser.training.auto import train_config
     from alignuser.training.trainer import train as train_policy
 
     s = _load(scenario, set_, for_run=False)

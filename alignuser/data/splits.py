@@ -226,3 +226,30 @@ def make_split(
             "another split (e.g. temporal or random with test_fraction 0.2)"
         )
     return split
+
+
+def impression_time_split(dataset, test_fraction: float = 0.3):
+    """``(train_dataset, test_dataset, train_interactions, cut)`` split at a timestamp.
+
+    The impressions (pages) before the ``1 - test_fraction`` quantile of their timestamps
+    train, the later ones test; interactions before the cut train. The next-action, replay
+    and fidelity protocols and ``alignuser train`` under a temporal split cut this way.
+    """
+    import dataclasses
+
+    from alignuser.data.tables import Impressions
+
+    if dataset.impressions is None or not len(dataset.impressions):
+        raise ValueError(f"dataset {dataset.name!r} has no impressions")
+    imp = dataset.impressions.df
+    cut = int(np.quantile(imp["timestamp"].to_numpy(), 1.0 - test_fraction))
+    inter = dataset.interactions.df
+    train_inter = Interactions(inter[inter["timestamp"] < cut].reset_index(drop=True))
+    tr = Impressions(imp[imp["timestamp"] < cut].reset_index(drop=True))
+    te = Impressions(imp[imp["timestamp"] >= cut].reset_index(drop=True))
+    return (
+        dataclasses.replace(dataset, impressions=tr),
+        dataclasses.replace(dataset, impressions=te),
+        train_inter,
+        cut,
+    )

@@ -152,9 +152,9 @@ def _load(data, fmt: str | None, options: dict, split: SplitChoice):
 
 
 def _scenario_data(path: Path):
+    from alignuser.data.scenario_data import load_data
     from alignuser.errors import ScenarioError
     from alignuser.scenario import load_scenario
-    from alignuser.simulation.runner import load_data
 
     try:
         sc = load_scenario(path)

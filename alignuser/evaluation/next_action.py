@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from alignuser.data.splits import impression_time_split  # re-exported: protocols import it here
 from alignuser.evaluation.protocols import is_chat, rng_for, summarise
 
 __all__ = ["impression_time_split", "next_action", "next_action_table", "page_ranks"]
@@ -39,26 +40,6 @@ def page_ranks(scores: np.ndarray, clicked: Sequence[bool], rng: np.random.Gener
     order = np.lexsort((rng.random(len(s)), -s))
     hit = np.flatnonzero(np.asarray(clicked, dtype=bool)[order])
     return int(hit[0]) + 1 if len(hit) else 0
-
-
-def impression_time_split(dataset, test_fraction: float = 0.3):
-    """``(train_dataset, test_dataset, train_interactions, cut)`` split at a timestamp."""
-    from alignuser.data.tables import Impressions, Interactions
-
-    if dataset.impressions is None or not len(dataset.impressions):
-        raise ValueError(f"dataset {dataset.name!r} has no impressions")
-    imp = dataset.impressions.df
-    cut = int(np.quantile(imp["timestamp"].to_numpy(), 1.0 - test_fraction))
-    inter = dataset.interactions.df
-    train_inter = Interactions(inter[inter["timestamp"] < cut].reset_index(drop=True))
-    tr = Impressions(imp[imp["timestamp"] < cut].reset_index(drop=True))
-    te = Impressions(imp[imp["timestamp"] >= cut].reset_index(drop=True))
-    return (
-        dataclasses.replace(dataset, impressions=tr),
-        dataclasses.replace(dataset, impressions=te),
-        train_inter,
-        cut,
-    )
 
 
 def _exit_probs(policy, states, watch_p: np.ndarray) -> np.ndarray | None:

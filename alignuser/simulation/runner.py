@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
+from alignuser.data.scenario_data import load_data, split_train
 from alignuser.data.tables import Catalog, Interactions
 from alignuser.env.views import CatalogView
 from alignuser.interfaces import MemoryRecord
@@ -49,41 +50,6 @@ class Prepared:
     agent_users: np.ndarray
     encoder: object
     history: list[list[MemoryRecord]]
-
-
-def load_data(scenario: Scenario) -> Dataset:
-    """The scenario's dataset (synthetic world or a loader)."""
-    spec = scenario.dataset
-    if spec.source == "synthetic":
-        from alignuser.data.synthetic import SyntheticWorld
-
-        syn = spec.synthetic
-        world = SyntheticWorld(
-            n_users=syn.n_users, n_items=syn.n_items, n_genres=syn.n_genres, seed=syn.seed
-        )
-        return world.dataset(n_sessions_per_user=syn.sessions_per_user, seed=syn.seed)
-    from alignuser.data.loaders import load_dataset
-
-    return load_dataset(scenario.resolve(spec.path), format=spec.format, **spec.options)
-
-
-def split_train(scenario: Scenario, dataset: Dataset) -> Interactions:
-    """The training part of the interactions under the scenario's split."""
-    from alignuser.data import splits
-
-    sp = scenario.split
-    inter = dataset.interactions
-    if sp.method == "none":
-        return inter
-    if sp.method == "random":
-        return splits.random_split(
-            inter, sp.test_fraction, sp.valid_fraction, seed=scenario.seed
-        ).train
-    if sp.method == "temporal":
-        return splits.temporal_split(inter, sp.test_fraction, sp.valid_fraction).train
-    if sp.method == "leave_last_n":
-        return splits.leave_last_n(inter, n_test=sp.n_test).train
-    return splits.provided_split(dataset, sp.name).train
 
 
 def _history(

@@ -13,9 +13,10 @@ so the second run of the same scenario loads it in a second:
 * training writes to a temporary folder that is renamed into place when it finished, so an
   interrupted training leaves no half policy behind (the next run starts it again).
 
-The same split rule serves ``alignuser train`` (:func:`training_data`): only the training
-part of the scenario's split reaches training; an impression log under a temporal split is
-cut at one time, as the evaluation protocols cut it.
+The same split rule serves ``alignuser train``
+(:func:`~alignuser.data.scenario_data.training_data`): only the training part of the
+scenario's split reaches training; an impression log under a temporal split is cut at one
+time, as the evaluation protocols cut it.
 
 Example:
     >>> from alignuser.training.auto import cached_policy  # doctest: +SKIP
@@ -33,7 +34,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AUTO", "cache_dir", "cached_policy", "policy_key", "train_config", "training_data"]
+__all__ = ["AUTO", "cache_dir", "cached_policy", "policy_key", "train_config"]
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +67,6 @@ def train_config(scenario, **extra: Any):
         keys = "; ".join(f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         where = scenario.source_file or "scenario"
         raise ScenarioError(f"{where}: {keys}") from None
-
-
-def training_data(scenario, dataset):
-    """``(dataset, interactions)`` that training reads: the split's training part only.
-
-    ``interactions`` is ``None`` for ``split: {method: none}`` (everything trains).
-    """
-    from alignuser.simulation.runner import split_train
-
-    if scenario.split.method == "temporal" and dataset.impressions is not None:
-        # impression logs are cut at one time, as the next-action / replay / fidelity
-        # protocols cut them: pages and interactions before the cut only
-        from alignuser.evaluation.next_action import impression_time_split
-
-        dataset, _, part, _ = impression_time_split(dataset, scenario.split.test_fraction)
-        return dataset, part
-    return dataset, None if scenario.split.method == "none" else split_train(scenario, dataset)
 
 
 def _data_identity(scenario) -> dict[str, Any]:
@@ -118,6 +102,7 @@ def cached_policy(scenario, dataset=None, progress: bool = False) -> Path:
         dataset: The scenario's loaded dataset (loaded here when ``None``).
         progress: Show the trainer's progress bars.
     """
+    from alignuser.data.scenario_data import load_data, training_data
     from alignuser.training.trainer import train as train_policy
 
     config = train_config(scenario, progress=progress)
@@ -127,8 +112,6 @@ def cached_policy(scenario, dataset=None, progress: bool = False) -> Path:
         return home / "policy"
     shutil.rmtree(home, ignore_errors=True)  # a folder without its policy.json is not one
     if dataset is None:
-        from alignuser.simulation.runner import load_data
-
         dataset = load_data(scenario)
     data, part = training_data(scenario, dataset)
     tmp = home.with_name(f"{home.name}.tmp-{os.getpid()}")
