@@ -45,9 +45,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -253,55 +251,23 @@ def train_kills(tmp: Path) -> list[str]:
     return rows
 
 
-class _FaultyService:
-    """The ``popular`` model over HTTP, with a fault on a schedule of calls."""
+def _schedule(n: int, body: dict):
+    """Faults on a schedule of calls: every 3rd a 500, every 4th stalls, every 5th drops."""
+    if n % 3 == 0:
+        return "500"
+    modes = (("stall",) if n % 4 == 0 else ()) + (("drop",) if n % 5 == 0 else ())
+    return modes or "ok"
 
-    def __init__(self, scenario):
-        from alignuser.recommenders import make_recommender
-        from alignuser.simulation.runner import prepare
 
-        prep = prepare(scenario)
-        backend = make_recommender("popular", seed=scenario.seed).fit(prep.train, prep.catalog)
-        self.calls, self.faults = 0, {"500": 0, "stall": 0, "drop": 0}
-        outer = self
+def _faulty_service(scenario):
+    """The ``popular`` model over HTTP (the shipped fake service), faulty on a schedule."""
+    from alignuser.recommenders import make_recommender
+    from alignuser.simulation.runner import prepare
+    from alignuser.testing.services import FakeRecommenderService
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.calls += 1
-                n = outer.calls
-                if n % 3 == 0:
-                    outer.faults["500"] += 1
-                    return self._send(500, b"internal error")
-                if n % 4 == 0:
-                    outer.faults["stall"] += 1
-                    time.sleep(1.5)  # past the client's 1 s timeout
-                if n % 5 == 0:
-                    outer.faults["drop"] += 1
-                    self.connection.shutdown(2)  # close without an answer
-                    return None
-                items = backend.recommend(
-                    np.array(body["user_ids"]), body["k"], [np.array(e) for e in body["exclude"]]
-                )
-                return self._send(200, json.dumps({"items": items.tolist()}).encode())
-
-            def _send(self, status, payload):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/recommend"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    prep = prepare(scenario)
+    backend = make_recommender("popular", seed=scenario.seed).fit(prep.train, prep.catalog)
+    return FakeRecommenderService(backend, _schedule, delay=1.5)  # past the client's 1 s
 
 
 def service(tmp: Path) -> list[str]:
@@ -317,7 +283,7 @@ def service(tmp: Path) -> list[str]:
     }  # fmt: skip
     direct = run(Scenario.model_validate({**base, "recommenders": [{"name": "popular"}]}),
                  tmp / "direct")  # fmt: skip
-    svc = _FaultyService(Scenario.model_validate(base))
+    svc = _faulty_service(Scenario.model_validate(base))
     try:
         http = {
             "name": "http",
@@ -336,7 +302,7 @@ def service(tmp: Path) -> list[str]:
         "| service calls | 500s | stalls past timeout | dropped connections | run faults "
         "| status | events (direct / http) | identical events | wall s |",
         "|---:|---:|---:|---:|---:|---|---|---|---:|",
-        f"| {svc.calls} | {svc.faults['500']} | {svc.faults['stall']} | {svc.faults['drop']} | "
+        f"| {svc.calls} | {svc.served['500']} | {svc.served['stall']} | {svc.served['drop']} | "
         f"{entry['faults']} | {entry['status']} | {len(a)} / {len(b)} | "
         f"{'yes' if same else '**no**'} | {wall:.1f} |",
     ]

@@ -21,13 +21,9 @@ Example:
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 __all__ = ["CASES", "Case", "Outcome", "Workspace", "try_case"]
@@ -83,7 +79,7 @@ class Workspace:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._run: Path | None = None
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list = []
 
     def scenario(self, name: str = "s.yaml", text: str | None = None, **changes) -> str:
         """Write a scenario (``QUICK`` with ``changes`` at the top level, or ``text``)."""
@@ -128,39 +124,18 @@ class Workspace:
 
     def service(self, mode: str) -> str:
         """URL of a local recommender service that always answers badly (``mode``)."""
+        from alignuser.testing.services import FakeRecommenderService, free_port_url
+
         if mode == "refused":  # a port with nobody listening
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            return f"http://127.0.0.1:{port}/recommend"
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, body = {
-                    "500": (500, b"internal error"),
-                    "badjson": (200, b"<html>not json</html>"),
-                    "unknown": (200, json.dumps({"items": [[10**6] * 4]}).encode()),
-                    "short": (200, json.dumps({"items": []}).encode()),
-                }[mode]
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self._servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/recommend"
+            return free_port_url()
+        service = FakeRecommenderService(script={"short": "empty"}.get(mode, mode))
+        self._servers.append(service)
+        return service.url
 
     def close(self) -> None:
         """Stop the services."""
         for s in self._servers:
-            s.shutdown()
-            s.server_close()
+            s.close()
         self._servers.clear()
 
 

@@ -1,11 +1,8 @@
-"""HTTPRecommender against a real local server (http.server in a thread on 127.0.0.1)."""
+"""HTTPRecommender against a real local server (the shipped fake service on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -18,77 +15,16 @@ from alignuser.recommenders import (
     make_recommender,
 )
 from alignuser.testing.recommenders import RecommenderConformance, conformance_data
+from alignuser.testing.services import FakeRecommenderService
+
+_SERVICE: FakeRecommenderService | None = None
 
 
-class _Service:
-    """A recommender service whose next answers can be scripted ("500", "slow", "badjson"...)."""
-
-    def __init__(self):
-        self.backend = PopularRecommender().fit(*conformance_data())
-        self.script: list[str] = []
-        self.requests: list[dict] = []
-        self.feedback: list[dict] = []
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/feedback":
-                    service.feedback.append(body)
-                    return self._send(200, b"{}")
-                service.requests.append(body)
-                mode = service.script.pop(0) if service.script else "ok"
-                if mode == "500":
-                    return self._send(500, b"internal error: model not loaded")
-                if mode == "404":
-                    return self._send(404, b"no such route")
-                if mode == "slow":
-                    time.sleep(1.5)
-                if mode == "badjson":
-                    return self._send(200, b"<html>oops</html>")
-                items = service.backend.recommend(
-                    np.array(body["user_ids"]), body["k"], [np.array(e) for e in body["exclude"]]
-                ).tolist()
-                if mode == "short":
-                    items = items[:-1]
-                if mode == "dup":
-                    items[0][1] = items[0][0]
-                if mode == "excluded":
-                    items[0][0] = body["exclude"][0][0]
-                self._send(200, json.dumps({"items": items}).encode())
-
-            def _send(self, status, payload):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a "slow" answer written after the client gave up: broken pipe
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-_SERVICE: _Service | None = None
-
-
-def service() -> _Service:
+def service() -> FakeRecommenderService:
+    """One scripted service for the module (``script`` lists the next answers)."""
     global _SERVICE
     if _SERVICE is None:
-        _SERVICE = _Service()
+        _SERVICE = FakeRecommenderService(PopularRecommender().fit(*conformance_data()), [])
     return _SERVICE
 
 
@@ -97,7 +33,7 @@ def _stop_service():
     yield
     global _SERVICE
     if _SERVICE is not None:
-        _SERVICE.stop()
+        _SERVICE.close()
         _SERVICE = None
 
 
@@ -111,7 +47,7 @@ def svc():
 
 def client(svc, **kw) -> HTTPRecommender:
     kw = {"timeout": 2.0, "retries": 2, "backoff": 0.01, **kw}
-    return HTTPRecommender(url=svc.url + "/recommend", **kw).fit(*conformance_data())
+    return HTTPRecommender(url=svc.url, **kw).fit(*conformance_data())
 
 
 class TestHTTPConformance(RecommenderConformance):
@@ -215,7 +151,7 @@ def test_connection_refused_is_reported():
 
 
 def test_feedback_is_posted_and_registry_builds_it(svc):
-    rec = make_recommender("http", url=svc.url + "/recommend", feedback_url=svc.url + "/feedback")
+    rec = make_recommender("http", url=svc.url, feedback_url=svc.base_url + "/feedback")
     svc.feedback.clear()
     rec.update(
         Feedback(
@@ -229,3 +165,26 @@ def test_feedback_is_posted_and_registry_builds_it(svc):
         {"user_ids": [1, 1], "item_ids": [4, 5], "clicked": [True, False], "ratings": [4.0, None]}
     ]
     rec.close()
+
+
+def test_the_shipped_fake_service_follows_a_schedule():
+    import urllib.error
+    import urllib.request
+
+    def post(url, body):
+        req = urllib.request.Request(url, json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+
+    backend = PopularRecommender().fit(*conformance_data())
+    body = {"user_ids": [0, 1], "k": 3, "exclude": [[], []]}
+    with FakeRecommenderService(backend, lambda n, b: "500" if n == 2 else "ok") as svc:
+        status, out = post(svc.url, body)
+        assert status == 200 and len(out["items"]) == 2 and len(out["items"][0]) == 3
+        with pytest.raises(urllib.error.HTTPError, match="500"):
+            post(svc.url, body)
+        assert post(svc.url, body)[0] == 200
+        assert svc.calls == 3 and svc.served == {"ok": 2, "500": 1}
+    with FakeRecommenderService(backend, "drop") as svc:
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            post(svc.url, body)

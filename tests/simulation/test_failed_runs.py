@@ -1,8 +1,6 @@
 """A recommender whose sessions (mostly) fail: non-zero exit, manifest status, not ranked."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -10,49 +8,15 @@ from typer.testing import CliRunner
 
 from alignuser.cli import app
 from alignuser.simulation.runner import judge_entry, run, run_status
+from alignuser.testing.services import FakeRecommenderService
 
 from .conftest import small_scenario
 
 
-class _Broken:
-    """A local HTTP 'recommender' that always answers with one kind of garbage."""
-
-    def __init__(self, mode: str):
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.calls += 1
-                status, body = {
-                    "500": (500, b"internal error"),
-                    "badjson": (200, b"<html>not json</html>"),
-                    "unknown": (200, json.dumps({"items": [[10**6] * 4]}).encode()),
-                }[mode]
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.calls = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/recommend"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(params=["500", "badjson", "unknown"])
 def broken(request):
-    svc = _Broken(request.param)
-    yield svc
-    svc.close()
+    with FakeRecommenderService(script=request.param) as svc:  # always that garbage
+        yield svc
 
 
 def _scenario(tmp_path, url, **changes):
@@ -93,7 +57,7 @@ def test_always_failing_service_fails_the_run_and_is_not_ranked(tmp_path, broken
 
 
 def test_only_failing_recommender_gives_a_failed_run(tmp_path):
-    svc = _Broken("500")
+    svc = FakeRecommenderService(script="500")
     try:
         s = _scenario(tmp_path, svc.url)
         s.recommenders = s.recommenders[1:]
@@ -117,7 +81,7 @@ def test_a_few_failed_sessions_give_a_partial_status():
 
 
 def test_resume_of_a_finished_failed_run_does_not_rerun_it(tmp_path):
-    svc = _Broken("500")
+    svc = FakeRecommenderService(script="500")
     try:
         s = _scenario(tmp_path, svc.url)
         out = run(s, tmp_path / "run")
