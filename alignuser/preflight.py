@@ -180,18 +180,9 @@ def check_output_dir(path: str | Path) -> str | None:
 
 
 def _policy_factory(name: str):
-    import importlib
+    from alignuser.policy.registry import POLICIES
 
-    import alignuser.policy  # noqa: F401  (registers the light built-ins)
-    from alignuser.policy.registry import LAZY_BUILTINS, POLICIES
-
-    module = LAZY_BUILTINS.get(name.lower())
-    if module and name.lower() not in POLICIES._items:
-        importlib.import_module(module)
-    try:
-        return POLICIES.get(name)
-    except UnknownNameError:
-        raise UnknownNameError("policy", name, set(POLICIES.names()) | set(LAZY_BUILTINS)) from None
+    return POLICIES.get(name)
 
 
 def _check_data(scenario: Scenario, add) -> None:

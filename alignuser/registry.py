@@ -1,5 +1,10 @@
 """Registries for plug points: a dict, a ``register`` decorator, and entry points.
 
+Built-ins are named ``"module:attr"`` when the registry is made (``builtins=``) and imported
+the first time they are asked for, so a plug-in module never imports its registry and
+importing a package stays cheap; ``register`` / ``add`` serve code that registers at run
+time.
+
 Outside packages extend a registry without touching alignuser by declaring an entry point
 in their ``pyproject.toml``::
 
@@ -32,10 +37,24 @@ class Registry(Generic[T]):
         group: Entry-point group name (e.g. ``"alignuser.recommenders"``).
     """
 
-    def __init__(self, group: str):
+    def __init__(self, group: str, builtins: dict[str, str] | None = None):
         self.group = group
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = {k.lower(): v for k, v in (builtins or {}).items()}
         self._loaded_entry_points = False
+
+    def _resolve(self, key: str) -> bool:
+        """Import the built-in named ``key`` (``"module:attr"``) on first use."""
+        spec = self._lazy.get(key)
+        if spec is None:
+            return False
+        import importlib
+
+        module, _, attr = spec.partition(":")
+        obj = getattr(importlib.import_module(module), attr)
+        self._lazy.pop(key, None)
+        self._items.setdefault(key, obj)
+        return True
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers ``obj`` under ``name`` (case-insensitive)."""
@@ -49,6 +68,7 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         """Register ``obj`` under ``name``; re-registering the same object is a no-op."""
         key = name.lower()
+        self._resolve(key)
         if key in self._items and self._items[key] is not obj:
             raise ValueError(f"{self.group}: name {name!r} is already registered")
         self._items[key] = obj
@@ -58,7 +78,7 @@ class Registry(Generic[T]):
             return
         self._loaded_entry_points = True
         for ep in entry_points(group=self.group):
-            if ep.name.lower() not in self._items:
+            if ep.name.lower() not in self._items and ep.name.lower() not in self._lazy:
                 self._items[ep.name.lower()] = ep.load()
 
     def get(self, name: str) -> T:
@@ -71,7 +91,7 @@ class Registry(Generic[T]):
         from alignuser.errors import UnknownNameError
 
         key = str(name).lower()
-        if key not in self._items:
+        if key not in self._items and not self._resolve(key):
             self._load_entry_points()
         if key not in self._items:
             raise UnknownNameError(self.kind, name, self.names())
@@ -86,9 +106,9 @@ class Registry(Generic[T]):
         return last[:-1] if last.endswith("s") else last
 
     def names(self) -> list[str]:
-        """All registered names, built-ins and entry points."""
+        """All registered names, built-ins (imported or not) and entry points."""
         self._load_entry_points()
-        return sorted(self._items)
+        return sorted(set(self._items) | set(self._lazy))
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self.names()

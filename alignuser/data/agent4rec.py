@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale, Split
-from alignuser.data.loaders import LOADERS, read_separated, require_file, year_from_title
+from alignuser.data.loaders import read_separated, require_file, year_from_title
 from alignuser.data.tables import Catalog, Interactions, Users
 from alignuser.errors import DataFormatError
 
@@ -89,7 +89,6 @@ def _profile_ratings(path: Path, title_to_id: dict[str, int]) -> tuple[Interacti
     return Interactions.from_frame(frame[["user_id", "item_id", "rating"]]), unmatched
 
 
-@LOADERS.register("agent4rec")
 class Agent4RecLoader:
     """Agent4Rec's processed ML-1M split (see the module docstring for what goes where)."""
 

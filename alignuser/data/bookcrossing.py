@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
-from alignuser.data.loaders import LOADERS, assemble, require_file
+from alignuser.data.loaders import assemble, require_file
 from alignuser.errors import DataFormatError
 
 
@@ -63,7 +63,6 @@ def read_items(path: Path) -> pd.DataFrame:
     )
 
 
-@LOADERS.register("bookcrossing")
 class BookCrossingLoader:
     """Book-Crossing (CaseRecommender subset); see the module docstring for the quirks."""
 

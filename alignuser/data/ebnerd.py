@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset
-from alignuser.data.loaders import LOADERS, index_of, sort_ids
+from alignuser.data.loaders import index_of, sort_ids
 from alignuser.data.tables import Catalog, Impressions, Interactions, Users
 from alignuser.errors import DataFormatError, DatasetError
 
@@ -72,7 +72,6 @@ def _need(frame: pd.DataFrame, cols: list[str], what: str) -> None:
         raise DatasetError(f"{what}: missing column(s) {missing}; have {list(frame.columns)}")
 
 
-@LOADERS.register("ebnerd")
 class EbnerdLoader:
     """EB-NeRD ``behaviors`` (+ ``history``) files (see the module docstring)."""
 

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
-from alignuser.data.loaders import LOADERS, assemble, index_of, year_from_title
+from alignuser.data.loaders import assemble, index_of, year_from_title
 from alignuser.errors import DataFormatError, DatasetError
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,6 @@ def _timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return num.fillna(-1).to_numpy(np.int64), bad
 
 
-@LOADERS.register("generic")
 class GenericLoader:
     """Interactions from one CSV/TSV/Parquet file with a column mapping (see module docs)."""
 

@@ -45,7 +45,19 @@ from alignuser.data.tables import Catalog, Interactions, Users
 from alignuser.errors import DatasetError
 from alignuser.registry import Registry
 
-LOADERS: Registry = Registry("alignuser.loaders")
+BUILTINS = {
+    "agent4rec": "alignuser.data.agent4rec:Agent4RecLoader",
+    "bookcrossing": "alignuser.data.bookcrossing:BookCrossingLoader",
+    "ebnerd": "alignuser.data.ebnerd:EbnerdLoader",
+    "generic": "alignuser.data.generic:GenericLoader",
+    "ml-100k": "alignuser.data.movielens:MovieLens100K",
+    "ml-1m": "alignuser.data.movielens:MovieLens1M",
+    "ml-latest": "alignuser.data.movielens:MovieLensLatest",
+    "obd": "alignuser.data.obd:ObdLoader",
+}
+"""The built-in loaders, ``format -> "module:attr"``, imported when first asked for."""
+
+LOADERS: Registry = Registry("alignuser.loaders", BUILTINS)
 """Loader classes by format name; instantiate and call ``load(path, **options)``."""
 
 _YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
@@ -208,11 +220,3 @@ def read_separated(path: Path, sep: str, names: list[str], encoding: str, **kw) 
     """Read a header-less file with a multi-character separator through the fast C parser."""
     raw = path.read_bytes().decode(encoding).replace(sep, "\t")
     return pd.read_csv(io.StringIO(raw), sep="\t", header=None, names=names, quoting=3, **kw)
-
-
-def _register_builtins() -> None:
-    # Importing the modules registers their loaders (each uses ``@LOADERS.register``).
-    from alignuser.data import agent4rec, bookcrossing, ebnerd, generic, movielens, obd  # noqa: F401
-
-
-_register_builtins()

@@ -24,7 +24,6 @@ import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
 from alignuser.data.loaders import (
-    LOADERS,
     assemble,
     read_separated,
     require_file,
@@ -55,7 +54,6 @@ def _ratings(path: Path, sep: str = "\t") -> pd.DataFrame:
     return read_separated(path, sep, _RATING_COLS, "latin-1", dtype={"rating": float})
 
 
-@LOADERS.register("ml-100k")
 class MovieLens100K:
     """MovieLens 100K (``u.data``, ``u.item``, ``u.user``, splits ``u1..u5``, ``ua``, ``ub``)."""
 
@@ -101,7 +99,6 @@ class MovieLens100K:
         )  # fmt: skip
 
 
-@LOADERS.register("ml-1m")
 class MovieLens1M:
     """MovieLens 1M (``ratings.dat``, ``movies.dat``, ``users.dat``; ``::``, Latin-1)."""
 
@@ -156,7 +153,6 @@ def read_ml1m_users(path: Path) -> pd.DataFrame:
     )
 
 
-@LOADERS.register("ml-latest")
 class MovieLensLatest:
     """MovieLens latest / latest-small (CSV with header; half-star ratings; tags in ``text``).
 

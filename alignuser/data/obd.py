@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset
-from alignuser.data.loaders import LOADERS
 from alignuser.data.tables import Catalog, Impressions, Interactions, Users
 from alignuser.errors import DatasetError
 
@@ -81,7 +80,6 @@ def _seconds(values: pd.Series) -> np.ndarray:
     return ((dt - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
-@LOADERS.register("obd")
 class ObdLoader:
     """Open Bandit Dataset logs (see the module docstring)."""
 

@@ -190,15 +190,3 @@ class AlignUserPolicy:
                 value = 0.3 * rate
             out.append(int(np.clip(round(1 + 9 * value), 1, 10)))
         return out
-
-
-def _register() -> None:
-    try:
-        from alignuser.policy.registry import POLICIES
-    except ImportError:  # pragma: no cover - registry written by another module
-        return
-    if "alignuser" not in POLICIES._items:
-        POLICIES.add("alignuser", AlignUserPolicy)
-
-
-_register()

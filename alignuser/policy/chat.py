@@ -20,7 +20,6 @@ from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
 from alignuser.env.text import extract_action, render_state
 from alignuser.policy.random import RandomPolicy
-from alignuser.policy.registry import POLICIES
 
 __all__ = ["SYSTEM_PROMPT", "ChatModelPolicy", "parse_satisfaction"]
 
@@ -62,7 +61,6 @@ def _text(message: Any) -> str:
     return "".join(parts)
 
 
-@POLICIES.register("chat")
 class ChatModelPolicy:
     """Prompts a LangChain chat model for each page and parses its answer strictly.
 

@@ -35,7 +35,6 @@ from pydantic import BaseModel, ConfigDict
 from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
 from alignuser.policy.random import assemble_actions
-from alignuser.policy.registry import POLICIES
 
 __all__ = ["WATCH_TERMS", "ChoiceModelPolicy", "ChoiceParams", "read_features", "summary_stats"]
 
@@ -235,7 +234,6 @@ def summary_stats(summary: dict[str, Any]) -> tuple[float, float]:
     return float(np.clip(rating_norm, -1, 1)), float(watched) / shown if shown else 0.0
 
 
-@POLICIES.register("choice")
 class ChoiceModelPolicy:
     """A RecSim-style choice model over the persona side channel, fitted to human logs.
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.env.page import PageState
-from alignuser.policy.registry import POLICIES
 
 __all__ = ["RandomPolicy", "assemble_actions"]
 
@@ -43,7 +42,6 @@ def assemble_actions(
     return out
 
 
-@POLICIES.register("random")
 class RandomPolicy:
     """Watches each item with ``watch_prob``, rates uniformly, exits with ``exit_prob``.
 

@@ -17,15 +17,18 @@ from typing import Any
 
 from alignuser.registry import Registry
 
-__all__ = ["LAZY_BUILTINS", "POLICIES", "make_policy"]
+__all__ = ["BUILTINS", "POLICIES", "make_policy"]
 
-POLICIES: Registry[Any] = Registry("alignuser.policies")
-
-#: Built-ins registered by modules too heavy to import with the package; imported on demand.
-LAZY_BUILTINS = {
-    "alignuser": "alignuser.policy.alignuser_policy",
-    "openai_server": "alignuser.policy.server",
+BUILTINS = {
+    "alignuser": "alignuser.policy.alignuser_policy:AlignUserPolicy",
+    "chat": "alignuser.policy.chat:ChatModelPolicy",
+    "choice": "alignuser.policy.choice:ChoiceModelPolicy",
+    "openai_server": "alignuser.policy.server:openai_server_policy",
+    "random": "alignuser.policy.random:RandomPolicy",
 }
+"""The built-in policies, ``name -> "module:attr"``, imported when first asked for."""
+
+POLICIES: Registry[Any] = Registry("alignuser.policies", BUILTINS)
 
 
 def make_policy(name: str, **params: Any) -> Any:
@@ -42,13 +45,6 @@ def make_policy(name: str, **params: Any) -> Any:
         KeyError: When ``name`` is unknown (the message lists known names).
         TypeError: When a parameter is not accepted by that policy.
     """
-    import importlib
-
-    import alignuser.policy  # noqa: F401  (registers the light built-ins)
-
-    module = LAZY_BUILTINS.get(name.lower())
-    if module and name not in POLICIES:
-        importlib.import_module(module)
     factory = POLICIES.get(name)
     try:
         return factory(**params)

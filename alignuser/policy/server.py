@@ -37,7 +37,6 @@ from typing import Any
 
 from alignuser.errors import AlignUserError
 from alignuser.policy.chat import ChatModelPolicy
-from alignuser.policy.registry import POLICIES
 
 __all__ = ["PolicyUnavailable", "openai_server_policy"]
 
@@ -58,7 +57,6 @@ class _RaiseFallback:
         )
 
 
-@POLICIES.register("openai_server")
 def openai_server_policy(
     base_url: str,
     model: str,

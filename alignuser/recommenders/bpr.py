@@ -8,7 +8,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ class BPRParams(BaseModel):
     threads: int = Field(1, ge=1)
 
 
-@RECOMMENDERS.register("bpr")
 class BPR(ScoringRecommender):
     """BPR-MF through :class:`implicit.cpu.bpr.BayesianPersonalizedRanking`, seeded.
 

@@ -6,7 +6,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 
 class EASEParams(BaseModel):
@@ -22,7 +21,6 @@ class EASEParams(BaseModel):
     float64_below: int = Field(4096, ge=0)
 
 
-@RECOMMENDERS.register("ease")
 class EASE(ScoringRecommender):
     """EASE: ``B = I - P / diag(P)``, ``P = (XᵀX + λI)⁻¹``, scores ``X_u B``.
 

@@ -29,7 +29,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.errors import AlignUserError
-from alignuser.recommenders.registry import RECOMMENDERS
 
 if TYPE_CHECKING:
     from alignuser.data.tables import Catalog, Interactions
@@ -77,7 +76,6 @@ class HTTPParams(BaseModel):
     feedback_url: str | None = None
 
 
-@RECOMMENDERS.register("http")
 class HTTPRecommender:
     """Adapter for a recommender running as a web service.
 

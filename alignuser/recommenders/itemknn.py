@@ -6,7 +6,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 
 class ItemKNNParams(BaseModel):
@@ -41,7 +40,6 @@ def _keep_top_per_row(sim, n: int):
     )
 
 
-@RECOMMENDERS.register("itemknn")
 class ItemKNN(ScoringRecommender):
     """Item-based collaborative filtering: score(u, j) = sum of sim(i, j) over u's items i.
 

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
 from alignuser.recommenders.multvae import _torch_threads
-from alignuser.recommenders.registry import RECOMMENDERS
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ def _normalized_adjacency(matrix):
     return tensor.coalesce()
 
 
-@RECOMMENDERS.register("lightgcn")
 class LightGCN(ScoringRecommender):
     """LightGCN on the user-item graph of the training data, seeded, on CPU.
 

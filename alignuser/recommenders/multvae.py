@@ -9,7 +9,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +84,6 @@ def _build(n_items: int, p: MultVAEParams):
     return _VAE()
 
 
-@RECOMMENDERS.register("multvae")
 class MultVAE(ScoringRecommender):
     """Mult-VAE on the binary training matrix, trained on CPU with a fixed seed.
 

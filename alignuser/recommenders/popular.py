@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 
-@RECOMMENDERS.register("popular")
 class PopularRecommender(ScoringRecommender):
     """Ranks items by the number of training users who interacted with them.
 

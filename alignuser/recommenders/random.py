@@ -7,7 +7,6 @@ from typing import ClassVar
 import numpy as np
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.registry import RECOMMENDERS
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -21,7 +20,6 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-@RECOMMENDERS.register("random")
 class RandomRecommender(ScoringRecommender):
     """Random scores that depend only on ``(seed, user_id, item_id)``.
 

@@ -18,7 +18,20 @@ from typing import Any
 
 from alignuser.registry import Registry
 
-RECOMMENDERS: Registry = Registry("alignuser.recommenders")
+BUILTINS = {
+    "bpr": "alignuser.recommenders.bpr:BPR",
+    "ease": "alignuser.recommenders.ease:EASE",
+    "http": "alignuser.recommenders.http:HTTPRecommender",
+    "itemknn": "alignuser.recommenders.itemknn:ItemKNN",
+    "lightgcn": "alignuser.recommenders.lightgcn:LightGCN",
+    "multvae": "alignuser.recommenders.multvae:MultVAE",
+    "popular": "alignuser.recommenders.popular:PopularRecommender",
+    "random": "alignuser.recommenders.random:RandomRecommender",
+    "replay": "alignuser.recommenders.replay:ReplayRecommender",
+}
+"""The built-in recommenders, ``name -> "module:attr"``, imported when first asked for."""
+
+RECOMMENDERS: Registry = Registry("alignuser.recommenders", BUILTINS)
 
 
 def make_recommender(name: str, /, **params: Any):
@@ -33,6 +46,4 @@ def make_recommender(name: str, /, **params: Any):
     Returns:
         An unfitted recommender.
     """
-    import alignuser.recommenders  # noqa: F401  (registers the built-ins)
-
     return RECOMMENDERS.get(name)(**params)

@@ -58,7 +58,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from alignuser.data.tables import Impressions
 from alignuser.errors import DatasetError, ScenarioError
-from alignuser.recommenders.registry import RECOMMENDERS
 
 if TYPE_CHECKING:
     from alignuser.data.tables import Catalog, Interactions
@@ -114,7 +113,6 @@ def load_impressions(source: str | Path, format: str | None = None) -> Impressio
     return ds.impressions
 
 
-@RECOMMENDERS.register("replay")
 class ReplayRecommender:
     """Shows each user their recorded pages, one per call, in time order.
 

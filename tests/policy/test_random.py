@@ -40,17 +40,18 @@ def test_registry_and_state():
 
 
 def test_lazy_builtin_is_imported_on_demand(tmp_path, monkeypatch):
-    from alignuser.policy.registry import LAZY_BUILTINS
+    import sys
 
     (tmp_path / "lazy_policy_mod.py").write_text(
-        "from alignuser.policy import POLICIES, RandomPolicy\n"
+        "from alignuser.policy import RandomPolicy\n"
         "class Lazy(RandomPolicy):\n    name = 'lazytest'\n"
-        "POLICIES.add('lazytest', Lazy)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(LAZY_BUILTINS, "lazytest", "lazy_policy_mod")
+    monkeypatch.setitem(POLICIES._lazy, "lazytest", "lazy_policy_mod:Lazy")
     try:
-        assert "lazytest" not in POLICIES._items
+        assert "lazytest" in POLICIES.names() and "lazy_policy_mod" not in sys.modules
         assert make_policy("lazytest", watch_prob=0.1).name == "lazytest"
+        assert "lazy_policy_mod" in sys.modules  # imported on first use
     finally:
         POLICIES._items.pop("lazytest", None)
+        sys.modules.pop("lazy_policy_mod", None)
