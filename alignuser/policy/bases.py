@@ -25,10 +25,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -43,28 +42,20 @@ log = logging.getLogger(__name__)
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None, base: str | None) -> Iterator[int]:
-    """Run a block with ``threads`` torch intra-op threads (restored after); yields the count.
+def torch_threads(threads: int | None, base: str | None):
+    """A context running a block with the policy's torch threads (restored after).
 
     ``None`` picks: whatever ``OMP_NUM_THREADS`` / torch were told when the user set them,
     else one thread for the ``tiny`` base, whose matrices (width 64-256) gain little from a
     second thread and lose ~4x when the cores are shared (measured here: a tiny training
     beside two other jobs on 2 cores took 75 s with one thread and over 5 minutes with two),
-    else torch's default.
+    else torch's default. See :func:`alignuser.threads.torch_threads`.
     """
-    import torch
+    from alignuser.threads import torch_threads as threads_for
 
-    before = torch.get_num_threads()
     if threads is None and base == "tiny" and "OMP_NUM_THREADS" not in os.environ:
         threads = 1
-    if threads is not None and threads != before:
-        torch.set_num_threads(int(threads))
-    try:
-        yield torch.get_num_threads()
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+    return threads_for(threads)
 
 
 class TinySpec(BaseModel):

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
-from alignuser.recommenders.multvae import _torch_threads
+from alignuser.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class LightGCN(ScoringRecommender):
         n_users, n_items = matrix.shape
         coo = matrix.tocoo()
         pos_u, pos_i = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        with torch.random.fork_rng(devices=[]), _torch_threads(p.threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(p.threads):
             torch.manual_seed(self.seed)
             rng = np.random.default_rng(self.seed)
             adj = _normalized_adjacency(matrix)

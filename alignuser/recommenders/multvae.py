@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignuser.recommenders.base import ScoringRecommender
+from alignuser.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,6 @@ class MultVAEParams(BaseModel):
     beta_max: float = Field(0.2, ge=0.0)
     anneal_steps: int = Field(200, ge=1)
     threads: int | None = Field(None, ge=1)
-
-
-@contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
 
 
 def _build(n_items: int, p: MultVAEParams):
@@ -103,7 +89,7 @@ class MultVAE(ScoringRecommender):
 
         p = self.params
         rows = np.nonzero(np.diff(matrix.indptr) > 0)[0]
-        with torch.random.fork_rng(devices=[]), _torch_threads(p.threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(p.threads):
             torch.manual_seed(self.seed)
             order_rng = np.random.default_rng(self.seed)
             model = _build(self.n_items, p)
@@ -135,6 +121,6 @@ class MultVAE(ScoringRecommender):
         import torch
 
         hist = self._history(np.asarray(user_ids, dtype=np.int64))
-        with torch.inference_mode(), _torch_threads(self.params.threads):
+        with torch.inference_mode(), torch_threads(self.params.threads):
             logits, _, _ = self._model(torch.from_numpy(hist.toarray()))
         return logits.numpy().astype(np.float32, copy=False)
