@@ -92,6 +92,7 @@ def _batching(policy, kept: dict[int, list], sample: int, seed: int = 0) -> dict
 def run_one_size(args) -> dict:
     """One size, in this process (called through ``--one``)."""
     import alignuser.simulation.runner as runner
+    import alignuser.simulation.shards as shards
     from alignuser.scenario import Scenario
     from alignuser.simulation.outputs import read_manifest
 
@@ -100,7 +101,7 @@ def run_one_size(args) -> dict:
     kept: dict[int, list] = {}
     sample_steps = set(args.sample_steps)
     policies: list = []
-    real_decider = runner._decider
+    real_decider = shards.policy_decider
 
     def keeping_decider(policy, rng):
         policies.append(policy)
@@ -115,7 +116,7 @@ def run_one_size(args) -> dict:
 
         return call
 
-    runner._decider = keeping_decider
+    shards.policy_decider = keeping_decider
     gc_s = [0.0, 0.0]
 
     def gc_timer(phase, info):
@@ -153,7 +154,7 @@ def run_one_size(args) -> dict:
     run_dir = runner.run(s, out / "run")
     wall = time.perf_counter() - t0
     cpu = _cpu_seconds() - cpu0
-    runner._decider = real_decider
+    shards.policy_decider = real_decider
     m = read_manifest(run_dir)
     rec = m["recommenders"][args.recommender]
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

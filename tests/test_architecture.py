@@ -20,7 +20,6 @@ _EVAL_CORE = (
 )
 KNOWN_CYCLES = {
     frozenset({"alignuser.evaluation.report", "alignuser.evaluation.report_likeness"}),
-    frozenset({"alignuser.simulation.engines", "alignuser.simulation.runner"}),
     frozenset({"alignuser.evaluation.baselines", "alignuser.evaluation.protocols"}),
     frozenset(f"alignuser.evaluation.{m}" for m in _EVAL_CORE.split()),
 }

@@ -75,7 +75,7 @@ def _setup(held: HeldOut, seed: int, recommender: str, session: dict | None):
     from alignuser.personas.derive import derive_personas
     from alignuser.recommenders.registry import make_recommender
     from alignuser.scenario import Scenario
-    from alignuser.simulation.runner import Prepared, _history
+    from alignuser.simulation.build import Prepared, history_memories
 
     ds, train, users = held.dataset, held.train, held.users
     if not len(users):
@@ -98,7 +98,7 @@ def _setup(held: HeldOut, seed: int, recommender: str, session: dict | None):
             "output": {"report": False},
         }
     )
-    history = _history(users, train, view, scale, sc.population.history_memories)
+    history = history_memories(users, train, view, scale, sc.population.history_memories)
     prep = Prepared(
         ds,
         train,

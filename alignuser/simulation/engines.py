@@ -23,72 +23,15 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
-from alignuser.simulation.outputs import RunWriter
+from alignuser.simulation.shards import ShardWriter, merge_shards, shard_bounds, shard_key
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ShardWriter", "merge_shards", "run_ray", "shard_bounds", "shard_key"]
-
-
-def shard_bounds(n_agents: int, n_shards: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` agent indices of each shard: contiguous, sizes differ by at most one."""
-    if n_shards > n_agents:
-        raise ValueError(f"engine.shards ({n_shards}) exceeds population.n_agents ({n_agents})")
-    edges = np.cumsum([0] + [len(b) for b in np.array_split(np.arange(n_agents), n_shards)])
-    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-
-
-def shard_key(label: str, shard: int | None) -> str:
-    """Checkpoint / memory name of one shard of one recommender's run."""
-    return label if shard is None else f"{label}.s{shard:04d}"
-
-
-class ShardWriter(RunWriter):
-    """A :class:`RunWriter` of one shard: ``part-s0003-000012.parquet``, ``<label>.s0003``."""
-
-    def __init__(self, run_dir: str | Path, label: str, shard: int):
-        super().__init__(run_dir, label, shard)
-
-
-def merge_shards(label: str, name: str, shards: list[dict], wall_s: float) -> dict:
-    """One manifest entry for a recommender from its shards' entries."""
-    pages = sum(s["agent_pages"] for s in shards)
-    parts: dict[str, float] = {}
-    for s in shards:
-        for k, v in s["part_seconds"].items():
-            parts[k] = round(parts.get(k, 0.0) + v, 3)
-    resumed = [s["resumed_from_step"] for s in shards if s["resumed_from_step"] is not None]
-    entry = {
-        "label": label,
-        "name": name,
-        "status": "complete",
-        "resumed_from_step": min(resumed) if resumed else None,
-        "fit_seconds": round(max(s["fit_seconds"] for s in shards), 3),
-        "simulate_seconds": round(wall_s, 3),
-        "steps": max(s["steps"] for s in shards),
-        "agent_pages": pages,
-        "agent_pages_per_second": round(pages / wall_s, 1) if wall_s else None,
-        "unfinished_sessions": sum(s["unfinished_sessions"] for s in shards),
-        "part_seconds": parts,
-        "faults": sum(s["faults"] for s in shards),
-        "fault_list": [f for s in shards for f in s["fault_list"]][:1000],
-        "sessions": sum(s.get("sessions", 0) for s in shards),
-        "failed_sessions": sum(s.get("failed_sessions", 0) for s in shards),
-        "first_error": next((s["first_error"] for s in shards if s.get("first_error")), None),
-    }
-    if len(shards) > 1:
-        entry["shards"] = [
-            {k: s[k] for k in ("shard", "agents", "steps", "faults", "simulate_seconds")}
-            for s in shards
-        ]
-    return entry
 
 
 class _ShardWorker:
@@ -96,7 +39,7 @@ class _ShardWorker:
 
     def __init__(self, scenario: dict, source_file: str | None, shard: int, prep=None):
         from alignuser.scenario import Scenario
-        from alignuser.simulation.runner import make_policy, prepare
+        from alignuser.simulation.build import make_policy, prepare
 
         self.scenario = Scenario.model_validate(scenario)
         self.scenario.source_file = source_file
@@ -112,7 +55,7 @@ class _ShardWorker:
 
     def run(self, index: int, run_dir: str, resume: bool) -> dict:
         from alignuser.recommenders.registry import make_recommender
-        from alignuser.simulation.runner import run_shard
+        from alignuser.simulation.shards import run_shard
 
         spec = self.scenario.recommenders[index]
         t0 = time.perf_counter()

@@ -1,0 +1,346 @@
+"""The runtime of a run: one recommender's population, or one shard of it, step by step.
+
+:func:`run_shard` builds the :class:`~alignuser.simulation.model.PopulationModel` of a shard
+(its agents, memory restored to a checkpoint when resuming, the policy's LangChain tool),
+steps it until every session has ended with a checkpoint after each step, and returns the
+shard's entry; :func:`run_one` fits the recommender and runs every shard in this process.
+Shards share their bounds, keys and merge rule (:func:`shard_bounds`, :func:`shard_key`,
+:func:`merge_shards`) with the Ray engine (:mod:`~alignuser.simulation.engines`).
+
+Example:
+    >>> from alignuser.simulation.shards import run_one  # doctest: +SKIP
+    >>> entry = run_one(scenario, prep, spec, policy, run_dir)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alignuser.scenario import Scenario
+from alignuser.simulation.build import Prepared, make_memory, policy_decider
+from alignuser.simulation.outputs import RunWriter
+
+log = logging.getLogger(__name__)
+
+
+def shard_bounds(n_agents: int, n_shards: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` agent indices of each shard: contiguous, sizes differ by at most one."""
+    if n_shards > n_agents:
+        raise ValueError(f"engine.shards ({n_shards}) exceeds population.n_agents ({n_agents})")
+    edges = np.cumsum([0] + [len(b) for b in np.array_split(np.arange(n_agents), n_shards)])
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def shard_key(label: str, shard: int | None) -> str:
+    """Checkpoint / memory name of one shard of one recommender's run."""
+    return label if shard is None else f"{label}.s{shard:04d}"
+
+
+class ShardWriter(RunWriter):
+    """A :class:`RunWriter` of one shard: ``part-s0003-000012.parquet``, ``<label>.s0003``."""
+
+    def __init__(self, run_dir: str | Path, label: str, shard: int):
+        super().__init__(run_dir, label, shard)
+
+
+def merge_shards(label: str, name: str, shards: list[dict], wall_s: float) -> dict:
+    """One manifest entry for a recommender from its shards' entries."""
+    pages = sum(s["agent_pages"] for s in shards)
+    parts: dict[str, float] = {}
+    for s in shards:
+        for k, v in s["part_seconds"].items():
+            parts[k] = round(parts.get(k, 0.0) + v, 3)
+    resumed = [s["resumed_from_step"] for s in shards if s["resumed_from_step"] is not None]
+    entry = {
+        "label": label,
+        "name": name,
+        "status": "complete",
+        "resumed_from_step": min(resumed) if resumed else None,
+        "fit_seconds": round(max(s["fit_seconds"] for s in shards), 3),
+        "simulate_seconds": round(wall_s, 3),
+        "steps": max(s["steps"] for s in shards),
+        "agent_pages": pages,
+        "agent_pages_per_second": round(pages / wall_s, 1) if wall_s else None,
+        "unfinished_sessions": sum(s["unfinished_sessions"] for s in shards),
+        "part_seconds": parts,
+        "faults": sum(s["faults"] for s in shards),
+        "fault_list": [f for s in shards for f in s["fault_list"]][:1000],
+        "sessions": sum(s.get("sessions", 0) for s in shards),
+        "failed_sessions": sum(s.get("failed_sessions", 0) for s in shards),
+        "first_error": next((s["first_error"] for s in shards if s.get("first_error")), None),
+    }
+    if len(shards) > 1:
+        entry["shards"] = [
+            {k: s[k] for k in ("shard", "agents", "steps", "faults", "simulate_seconds")}
+            for s in shards
+        ]
+    return entry
+
+
+def _restore_memory(
+    memory, prep: Prepared, run_dir: Path, label: str, step: int | None, agents: range,
+    history: list,
+) -> None:  # fmt: skip
+    """Fill a fresh memory (``step=None``) or restore it to the end of ``step``.
+
+    ``history``: the ``agents``' seeded history memories (a Chroma store may already hold
+    them as its ``base``).
+    """
+    from alignuser.simulation.checkpoint import memories_from_events
+
+    if hasattr(memory, "truncate_after"):  # a durable store: keep what it holds up to step
+        memory.truncate_after(-2 if step is None else step)
+        if step is None and not getattr(memory, "base", None):
+            memory.add(history)
+        return
+    memory.add(history)
+    if step is not None:
+        events = read_events_of(run_dir, label)
+        events = events[events["agent_id"].between(agents.start, agents.stop - 1)]
+        memory.add(memories_from_events(events, prep.view.titles, prep.scale.max))
+
+
+def read_events_of(run_dir: Path, label: str) -> pd.DataFrame:
+    """Events of one recommender (in write order)."""
+    from alignuser.simulation.outputs import read_events
+
+    ev = read_events(run_dir)
+    return ev[ev["recommender"] == label].reset_index(drop=True)
+
+
+def _fit(scenario: Scenario, prep: Prepared, rec_spec):
+    from alignuser.recommenders.registry import make_recommender
+
+    t0 = time.perf_counter()
+    rec = make_recommender(rec_spec.name, seed=scenario.seed, **rec_spec.params)
+    rec.fit(prep.train, prep.catalog)
+    return rec, time.perf_counter() - t0
+
+
+def _store_cpu(memory) -> float | None:
+    """CPU seconds of a memory store's own process so far (``None`` without one)."""
+    cpu = getattr(getattr(memory, "client", None), "cpu_seconds", None)
+    return cpu() if callable(cpu) else None
+
+
+@contextlib.contextmanager
+def _quiet_gc():
+    """Fewer, cheaper garbage collections while the population runs (same results).
+
+    Everything built before the loop (data, personas, memories, the model) is moved out of
+    the collector's reach (``gc.freeze``) and young collections run every 50,000
+    allocations instead of 700: with 100k agents the default settings spent a growing
+    share of each step rescanning long-lived objects.
+    """
+    import gc
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+def run_shard(
+    scenario: Scenario, prep: Prepared, rec_spec, rec, policy, run_dir: Path,
+    shard: int | None = None, progress=None, resume: bool = False,
+) -> dict:  # fmt: skip
+    """Run one shard of the population (all of it when ``shard`` is ``None``) against ``rec``.
+
+    Returns:
+        The shard's entry (``steps, agent_pages, faults, fault_list, ...``).
+    """
+    from alignuser.simulation import checkpoint as ck
+    from alignuser.simulation.model import PopulationModel
+    from alignuser.simulation.social import WordOfMouth, build_graph
+
+    label = rec_spec.display
+    key = shard_key(label, shard)
+    n = len(prep.agent_users)
+    lo, hi = (0, n) if shard is None else shard_bounds(n, scenario.engine.shards)[shard]
+    ck.forget_checkpoints(run_dir, key)
+    ckpt = ck.load_checkpoint(run_dir, key) if resume else None
+    if ckpt is not None and scenario.session.update_recommender:
+        raise RuntimeError(
+            f"{label}: cannot resume a run whose recommender learns during the run "
+            "(session.update_recommender); start it again"
+        )
+    writer = RunWriter(run_dir, label) if shard is None else ShardWriter(run_dir, label, shard)
+    writer.truncate_after(ckpt["step"] if ckpt else 0)
+    history = [r for i in range(lo, hi) for r in prep.history[i]]
+    memory = make_memory(scenario, prep.encoder, run_dir, label, shard, history)
+    step = ckpt["step"] if ckpt else None
+    _restore_memory(memory, prep, run_dir, label, step, range(lo, hi), history)
+    wom = None
+    if scenario.social.graph != "none":
+        matrix = prep.train.to_csr(
+            n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1),
+            n_items=prep.catalog.n_items,
+        )[prep.agent_users]
+        graph = build_graph(
+            scenario.social.graph, len(prep.agent_users), scenario.social.degree,
+            scenario.social.rewire, seed=scenario.seed, user_matrix=matrix,
+        )  # fmt: skip
+        wom = WordOfMouth(graph, scenario.social.window, scenario.social.max_lines)
+    from alignuser.personas.text import render_persona
+
+    population = [
+        (int(u), render_persona(p), p.to_features())
+        for u, p in zip(prep.agent_users[lo:hi], prep.personas[lo:hi])
+    ]
+    res = scenario.resilience
+    model = PopulationModel(
+        population, rec, None, memory, prep.view, scenario.session,
+        scenario.memory, wom=wom, writer=writer,
+        satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
+        seed=scenario.seed, label=label, social_influence=scenario.social.influence,
+        agent_offset=lo, shard=shard, retries=res.retries, backoff=res.backoff,
+        backoff_max=res.backoff_max,
+    )  # fmt: skip
+    model.decide = policy_decider(policy, model.policy_rng)
+    model.item_history = int(getattr(policy, "history_length", 0) or 0)
+    if ckpt is not None:
+        model.set_state(ckpt)
+    s = scenario.session
+    cap = s.max_steps or (
+        int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    )
+    t1 = time.perf_counter()
+    ckpt_s = 0.0
+    cpu0, store_cpu0 = time.process_time(), _store_cpu(memory)
+    with _quiet_gc():
+        while model.running and model.steps < cap:
+            t2 = time.perf_counter()
+            model.step()
+            t3 = time.perf_counter()
+            model.timings["outer"] = model.timings.get("outer", 0.0) + (t3 - t2)
+            ck.save_checkpoint(run_dir, key, model, memory)
+            ckpt_s += time.perf_counter() - t3
+            if progress is not None:  # sessions done of all this recommender's sessions
+                done = sum(a.sessions_done for a in model.population)
+                progress(label, lo * s.sessions_per_agent + done, n * s.sessions_per_agent)
+        if progress is not None and (shard is None or hi == n):  # the loop is over
+            progress(label, n * s.sessions_per_agent, n * s.sessions_per_agent)
+        t3 = time.perf_counter()
+        ck.finish_checkpoints(run_dir, key, memory)
+        ckpt_s += time.perf_counter() - t3
+    sim_s = time.perf_counter() - t1
+    loop_cpu = time.process_time() - cpu0
+    store_cpu = _store_cpu(memory)
+    if store_cpu is not None and store_cpu0 is not None:
+        loop_cpu += store_cpu - store_cpu0
+    series = model.datacollector.get_model_vars_dataframe()
+    writer.write_series(series.reset_index(names="step"))
+    if model.fault_log:
+        faults = pd.DataFrame(model.fault_log)
+        faults.insert(0, "recommender", label)
+        faults.insert(1, "shard", -1 if shard is None else shard)
+        (run_dir / "faults").mkdir(parents=True, exist_ok=True)
+        faults.to_parquet(run_dir / "faults" / f"{key}.parquet", index=False)
+    rss = getattr(getattr(memory, "client", None), "peak_rss_bytes", None)
+    store_rss = rss() if callable(rss) else None
+    if hasattr(memory, "close"):
+        memory.close()
+    agent_pages = int(series["pages"].sum()) if len(series) else 0
+    # every recorded fault ends its session (no page: ended; no decision: skip all, exit)
+    ended = [f for f in model.fault_log if f["stage"] in ("recommend", "policy")]
+    first = model.fault_log[0] if model.fault_log else None
+    return {
+        "shard": shard,
+        "agents": [lo, hi],
+        "resumed_from_step": ckpt["step"] if ckpt else None,
+        "simulate_seconds": round(sim_s, 3),
+        # CPU of the step loop: this process and, when it has one, the memory store's
+        "simulate_cpu_seconds": round(loop_cpu, 3),
+        "memory_store_peak_rss_bytes": store_rss,
+        "steps": int(model.steps),
+        "agent_pages": agent_pages,
+        "unfinished_sessions": int(sum(a.in_session for a in model.population)),
+        "part_seconds": {
+            **{k: round(v, 3) for k, v in model.part_times().items()},
+            # waiting for the step's memory writes to be durable, plus the checkpoint file
+            "checkpoint": round(ckpt_s, 3),
+        },
+        "faults": model.faults,
+        "fault_list": model.fault_log[:1000],
+        "sessions": int(sum(a.sessions_done + bool(a.in_session) for a in model.population)),
+        "failed_sessions": len(ended),
+        "first_error": None
+        if first is None
+        else f"step {first['step']}, agent {first['agent_id']}, {first['stage']}: {first['error']}",
+    }
+
+
+def run_one(
+    scenario: Scenario, prep: Prepared, rec_spec, policy, run_dir: Path, progress=None, resume=False
+):
+    """Run the population against one recommender (every shard, in turn); its manifest entry."""
+    import copy
+
+    n_shards = scenario.engine.shards
+    if progress is not None:
+        progress(f"fit {rec_spec.display}", 0, 1)
+    rec, fit_s = _fit(scenario, prep, rec_spec)
+    if progress is not None:
+        progress(f"fit {rec_spec.display}", 1, 1)
+    t0 = time.perf_counter()
+    entries = []
+    for shard in [None] if n_shards == 1 else range(n_shards):
+        # a recommender that learns during the run must not carry one shard's feedback over
+        learns = shard is not None and scenario.session.update_recommender
+        r = copy.deepcopy(rec) if learns else rec
+        entry = run_shard(scenario, prep, rec_spec, r, policy, run_dir, shard, progress, resume)
+        entry["fit_seconds"] = round(fit_s, 3)
+        entries.append(entry)
+    out = merge_shards(rec_spec.display, rec_spec.name, entries, time.perf_counter() - t0)
+    if n_shards == 1:
+        out["simulate_seconds"] = entries[0]["simulate_seconds"]
+        out["simulate_cpu_seconds"] = entries[0]["simulate_cpu_seconds"]
+        out["memory_store_peak_rss_bytes"] = entries[0]["memory_store_peak_rss_bytes"]
+        sim = entries[0]["simulate_seconds"]
+        out["agent_pages_per_second"] = round(out["agent_pages"] / sim, 1) if sim else None
+    return out
+
+
+#: Statuses of a recommender that has finished running (a resume skips it).
+FINISHED = ("complete", "partial", "failed")
+
+
+def judge_entry(entry: dict, max_failed_share: float) -> dict:
+    """Set a recommender's ``status`` from the share of its sessions that failed.
+
+    ``complete``: none failed; ``partial``: some, at most ``max_failed_share`` (ranked, with
+    a warning); ``failed``: more, or no session at all (left out of the ranking). Sets
+    ``failed_share`` too.
+    """
+    sessions, failed = entry.get("sessions", 0), entry.get("failed_sessions", 0)
+    share = failed / sessions if sessions else 1.0
+    entry["failed_share"] = round(share, 4)
+    if not sessions or share > max_failed_share:
+        entry["status"] = "failed"
+    else:
+        entry["status"] = "partial" if failed else "complete"
+    return entry
+
+
+def run_status(entries: dict[str, dict]) -> str:
+    """The run's status from its recommenders'.
+
+    ``failed`` when all failed, ``partial`` when any failed or partly failed, else
+    ``complete``.
+    """
+    statuses = [e.get("status", "complete") for e in entries.values()]
+    if statuses and all(s == "failed" for s in statuses):
+        return "failed"
+    return "partial" if any(s in ("failed", "partial") for s in statuses) else "complete"
