@@ -116,6 +116,27 @@ def _rate(pm, states, batch_size: int, lean: bool = True) -> float:
     return rate
 
 
+def _profile(pm, states, batch_size: int, lean: bool, top: int = 12) -> list[str]:
+    """The ``top`` lines (by own time) of a cProfile of one cold scoring pass."""
+    import cProfile
+    import io
+    import pstats
+
+    pm.lean = lean
+    pm.score(states[:8], batch_size=batch_size)
+    pm._text_cache.clear()
+    prof = cProfile.Profile()
+    prof.enable()
+    pm.score(states, batch_size=batch_size)
+    prof.disable()
+    pm.lean = True
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    body = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(body) if line.strip().startswith("ncalls"))
+    return [line.replace(str(Path.cwd()) + "/", "") for line in body[start : start + top + 1]]
+
+
 def _tokens(pm, states) -> float:
     """Mean tokens per page (the scored sequence: state, slots, END)."""
     return float(np.mean([len(pm.encode([s]).input_ids[0]) for s in states[:64]]))
@@ -130,6 +151,9 @@ def main() -> None:
         "tower must be of the synthetic world's 200 items: scenarios/train_synthetic.yaml)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--profile", action="store_true", help="add cProfile top lines of the last base"
+    )
     ap.add_argument("--pages", type=int, default=256)
     ap.add_argument("--single", type=int, default=48, help="pages timed one by one")
     ap.add_argument("--batch", type=int, default=64)
@@ -203,6 +227,11 @@ def main() -> None:
             f"| {name} | {n / 1e6:.2f} M | {tok:.0f} | {hf:.0f} | {b:.0f} | {s:.1f} "
             f"| {b / hf:.2f}x |{extra}"
         )
+    if args.profile:
+        for lean in (False, True):
+            what = "lean forward" if lean else "transformers forward"
+            lines += ["", f"Profile of one cold pass of the last base, {what} (top by own time):",
+                      "", "```", *_profile(pm, states, args.batch, lean), "```"]  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

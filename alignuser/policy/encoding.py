@@ -172,10 +172,11 @@ class PageEncoding:
         ``_TEXT_CACHE_SIZE`` texts) tokenises each distinct text once.
         """
         cache = self._text_cache
-        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        todo = [t for t in dict.fromkeys(texts) if t not in cache]
+        if todo and len(cache) + len(todo) > _TEXT_CACHE_SIZE:
+            cache.clear()  # full: start again, with every text of this batch to tokenise
+            todo = list(dict.fromkeys(texts))
         if todo:
-            if len(cache) + len(todo) > _TEXT_CACHE_SIZE:
-                cache.clear()
             ids = self.tokenizer(todo, add_special_tokens=False)["input_ids"]
             cache.update(zip(todo, ids))
         return [cache[t] for t in texts]

@@ -109,3 +109,18 @@ def test_lora_models_keep_the_transformers_forward(model):
 
     wrapped = _wrap_lora(copy.deepcopy(model.lm), {"r": 2, "target_modules": ["q_proj"]}, seed=0)
     assert lean_body(wrapped) is None
+
+
+def test_the_token_cache_gives_the_same_scores_when_it_fills_up(model, monkeypatch):
+    import alignuser.policy.encoding as encoding
+
+    states = _states(50, seed=4)
+    model._text_cache.clear()
+    ref = _scores(model, states, lean=True)
+    monkeypatch.setattr(encoding, "_TEXT_CACHE_SIZE", 7)  # fills up within every batch
+    model._text_cache.clear()
+    for _ in range(2):  # the second pass starts from a full cache
+        got = _scores(model, states, lean=True, batch_size=4)
+        for a, b in zip(ref, got):
+            np.testing.assert_allclose(a.watch, b.watch, atol=1e-6)
+    assert len(model._text_cache) <= 4 * 5  # cleared, never grown past a batch's texts
