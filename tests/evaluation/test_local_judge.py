@@ -97,8 +97,10 @@ def test_pairs_order_is_random_and_agreement_is_counted():
                             {"skipper": 0.9, "same": 0.5}).set_index("policy")  # fmt: skip
     assert table.loc["skipper", "agreement"] == 1.0 and table.loc["skipper", "ci_low"] > 0.9
     same = table.loc["same"]  # identical logs: the fake always answers A
-    assert same["share_a"] == 1.0 and abs(same["agreement"] - (pairs[pairs.policy == "same"]
-                                                               ["real_is"] == "A").mean()) < 1e-9
+    assert (
+        same["share_a"] == 1.0
+        and abs(same["agreement"] - (pairs[pairs.policy == "same"]["real_is"] == "A").mean()) < 1e-9
+    )
     assert np.isnan(table.loc["ranking", "spearman_score_auc"])  # constant scores
     with pytest.raises(ValueError, match="ANSWER"):
         parse_pair("A or B?")
