@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["ItemDecision", "PageAction", "scale_rating"]
+import numpy as np
+
+__all__ = ["ItemDecision", "PageAction", "rating_values", "scale_rating"]
 
 
 def scale_rating(r: float, max_rating: int) -> int:
@@ -29,6 +31,27 @@ def scale_rating(r: float, max_rating: int) -> int:
         [1, 3, 4, 5, 5]
     """
     return int(min(max(math.floor(float(r) + 0.5), 1), max_rating))
+
+
+def rating_values(ratings, max_rating: int) -> list[float]:
+    """The mean logged rating behind each class ``1..max_rating`` of :func:`scale_rating`.
+
+    On a half-star dataset class 4 holds the 3.5s and the 4s: its value is their mean (about
+    3.8 on ml-latest-small), so an expectation over the classes lands on the dataset's own
+    scale instead of a quarter star too high. A class no rating maps to keeps its own value.
+
+    Example:
+        >>> rating_values([3.5, 4.0, 4.0, 4.0, 5.0], 5)
+        [1.0, 2.0, 3.0, 3.875, 5.0]
+    """
+    r = np.asarray([x for x in ratings if x is not None], dtype=float)
+    r = r[~np.isnan(r)]
+    cls = np.clip(np.floor(r + 0.5), 1, max_rating).astype(int)
+    out = []
+    for c in range(1, int(max_rating) + 1):
+        hit = r[cls == c]
+        out.append(round(float(hit.mean()), 4) if len(hit) else float(c))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

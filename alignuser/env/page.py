@@ -23,6 +23,12 @@ class ItemView:
         similar: Memory lines about similar items this user rated ("similar items you rated").
         taste: The user's genre taste for this item in ``-1..1`` (see
             :mod:`alignuser.env.taste`), ``None`` when not computed (then not shown).
+        count: Interactions with the item in the training data (the count behind
+            ``popularity``); a numeric cue, never rendered as text.
+        damped_mean: ``mean_rating`` shrunk towards the catalog's mean rating by
+            :data:`alignuser.env.views.RATING_DAMPING` pseudo-ratings (the item term of the
+            damped-bias rating model; the catalog mean for an item nobody rated), ``None``
+            when the catalog has no ratings at all; never rendered as text.
     """
 
     item_id: int
@@ -33,6 +39,8 @@ class ItemView:
     popularity: float = 0.0
     similar: tuple[str, ...] = ()
     taste: float | None = None
+    count: int = 0
+    damped_mean: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ without genres have no taste (``None``, not shown).
 
 The same statistics give the user's **rater bias** (:meth:`GenreTaste.bias`), in rating
 points: how far their ratings sit above the items' mean ratings (``mu_i``, when the catalog
-has them), ``half * sum_i (x_i - (mu_i - mid) / half) / (n + 1)``, shrunk towards 0 by the
-``+ 1``, rounded to 0.1; ``None`` before the first rating. It is what a bias model adds to an
-item's mean; the persona's rater level is the same quantity in three coarse steps.
+has them; :meth:`CatalogView.taste_model` passes the damped means),
+``half * sum_i (x_i - (mu_i - mid) / half) / (n + 1)``, shrunk towards 0 by the ``+ 1``,
+rounded to 0.1; ``None`` before the first rating. It is what a bias model adds to an item's
+mean; the persona's rater level is the same quantity in three coarse steps.
 
 Why: retrieved memory lines ("similar items you rated") carry this evidence only through
 the retrieval encoder and in words a small policy must learn to read; this one number is the

@@ -30,6 +30,12 @@ Cues (:data:`CUE_NAMES`), each about unit scale, 0 where unknown (with a flag):
 * ``rater``: the user's rater bias in half-scale units.
 * ``position``: 0-based slot on the page / 10 (capped at 3), ``page``: ``(page - 1) / 5``
   (capped at 4).
+* ``mean_damped``: the item's mean shrunk towards the catalog mean by its training count
+  (:attr:`ItemView.damped_mean`, the damped-bias model's item term), in half-scale units;
+  ``log_count``: ``log(1 + count) / log(1001)`` of the item's training interactions. With
+  ``rater`` (the user's damped offset) they let the rating head start from the damped-bias
+  prediction, which the head alone did not reach with the raw mean (RMSE 0.994 against
+  0.983 on ml-latest-small).
 
 With an item space (a model with an item tower, :mod:`alignuser.policy.items`) the history
 cues :data:`HISTORY_CUES` follow, computed from the state's remembered history
@@ -84,9 +90,11 @@ CUE_NAMES = (
     "rater",
     "position",
     "page",
+    "mean_damped",
+    "log_count",
 )
 HISTORY_CUES = ("sim_max", "sim_top2", "sim_mean", "sim_rating", "history_size")
-CUE_VERSION = 2
+CUE_VERSION = 3
 
 
 def cue_names(space=None) -> tuple[str, ...]:
@@ -151,6 +159,8 @@ def page_cues(state: PageState, space=None) -> np.ndarray:
             rater,
             min(j, 30) / 10,
             page,
+            0.0 if it.damped_mean is None else (float(it.damped_mean) - mid) / half,
+            np.log1p(max(it.count, 0)) / np.log(1001),
         )
     if space is not None:
         out = np.concatenate([out, history_cues(state, space)], axis=1)

@@ -461,6 +461,20 @@ class PolicyModel(PageEncoding, TextGeneration):
         b = float(self.calibration.get("watch_bias", 0.0))
         return a * lm + c * cues + b
 
+    @property
+    def rating_values(self) -> np.ndarray:
+        """The rating each class ``1..max_rating`` stands for (``info["calibration"]``).
+
+        The mean logged rating behind the class on the training data
+        (:func:`~alignuser.env.actions.rating_values`: 3.5s and 4s share class 4 on a
+        half-star scale); the class itself for checkpoints without it. Expected ratings are
+        ``P(r) @ rating_values``.
+        """
+        values = self.calibration.get("rating_values")
+        if values and len(values) == self.max_rating:
+            return np.asarray(values, dtype=float)
+        return np.arange(1, self.max_rating + 1, dtype=float)
+
     def _rating_probs(self, logits, states: Sequence[PageState]):
         import torch
 

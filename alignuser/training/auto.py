@@ -9,7 +9,8 @@ so the second run of the same scenario loads it in a second:
   else ``~/.cache/alignuser``; each policy lives in ``policies/<key>/policy``;
 * the key is a SHA-256 of what the weights depend on: the dataset section (for files, their
   resolved path, size and modification time), the split, the seed, the resolved training
-  settings and the package version; change any of them and a new policy is trained;
+  settings, the package version and the cue version; change any of them and a new policy
+  is trained;
 * training writes to a temporary folder that is renamed into place when it finished, so an
   interrupted training leaves no half policy behind (the next run starts it again).
 
@@ -83,9 +84,11 @@ def _data_identity(scenario) -> dict[str, Any]:
 def policy_key(scenario) -> str:
     """The cache key of the policy ``scenario`` would train (hex SHA-256)."""
     import alignuser
+    from alignuser.policy.cues import CUE_VERSION
 
     what = {
         "alignuser": alignuser.__version__,
+        "cues": CUE_VERSION,  # a checkpoint of another cue version does not load
         "data": _data_identity(scenario),
         "split": scenario.split.model_dump(mode="json"),
         "train": train_config(scenario).model_dump(mode="json"),

@@ -274,6 +274,11 @@ def train(
         "n_train_steps": len(train_steps),
         "n_valid_steps": len(valid_steps),
     }
+    src = dataset.interactions if interactions is None else interactions
+    if dataset.scale is not None and "rating" in src.df and src.df["rating"].notna().any():
+        from alignuser.env.actions import rating_values
+
+        data["rating_values"] = rating_values(src.df["rating"].to_numpy(), dataset.scale.max)
     return train_on_steps(config, train_steps, valid_steps, out_dir, data=data, items=space)
 
 
@@ -614,6 +619,11 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
         from alignuser.training.evaluate import calibrate_watch
 
         best.info["calibration"] = best.calibration = calibrate_watch(best, valid)
+    values = run.data.get("rating_values")
+    if values and len(values) == best.max_rating:
+        best.calibration["rating_values"] = values
+        best.info["calibration"] = best.calibration
+    if best.calibration:
         metrics["calibration"] = best.calibration
     metrics.update({f"valid_{k}": v for k, v in evaluate_policy(best, valid).items()})
     if valid and cfg.use_wm:

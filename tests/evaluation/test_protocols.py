@@ -112,3 +112,17 @@ def test_popularity_policy_watches_most_popular_half():
     assert set(a.ratings.values()) == {4}
     with pytest.raises(ValueError, match="mode"):
         decide_watch(PopularityPolicy(), [state], np.random.default_rng(0), "best")
+
+
+def test_paired_rmse_gap_interval_covers_the_truth_and_zero_only_when_it_should():
+    from alignuser.evaluation.rating import paired_rmse_gap
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(1, 6, 3000).astype(float)
+    noise = rng.normal(0, 1, 3000)
+    better, worse = true + 0.9 * noise, true + noise + rng.normal(0, 0.3, 3000)
+    gap = paired_rmse_gap(better, worse, true, n_boot=500)
+    assert gap["low"] <= gap["gap"] <= gap["high"] < 0 and gap["n"] == 3000
+    same = paired_rmse_gap(true + noise, true - noise[::-1], true, n_boot=500)
+    assert same["low"] < 0 < same["high"]  # two equally good predictors: no winner
+    assert paired_rmse_gap(worse, better, true, n_boot=500)["low"] > 0

@@ -135,7 +135,7 @@ def test_stacked_calibration_weighs_each_part_by_what_it_predicts():
         pm.item_tower.out.weight.normal_(0.0, 1.0)  # an LM part unrelated to the decisions
     rng = np.random.default_rng(0)
     steps = []
-    for k in range(300):
+    for k in range(1500):  # the LM part is noise of std 0.2: enough pages to see its 0
         items = tuple(int(i) for i in rng.choice(12, 2, replace=False))
         st = dataclasses.replace(_state(items=items), agent_id=k)
         st = dataclasses.replace(st, items=tuple(

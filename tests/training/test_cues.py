@@ -154,3 +154,42 @@ def test_training_fits_the_head_and_the_ablation_has_none(small_steps, tmp_path)
     assert not (tmp_path / "off" / "policy" / "cue_head.safetensors").exists()
     doc = json.loads((tmp_path / "off" / "policy" / "policy.json").read_text())
     assert "cues" not in doc["info"]
+
+
+def test_damped_mean_and_count_cues():
+    """One 5-star rating counts for little, a thousand for nearly all; counts on a log scale.
+
+    The rater bias is measured against the damped means: a 5 for the once-rated item is
+    well above its damped mean, not 0 points above its raw one.
+    """
+    import pandas as pd
+
+    from alignuser.data.tables import Catalog
+    from alignuser.env.views import RATING_DAMPING, CatalogView
+
+    cat = Catalog.from_frame(
+        pd.DataFrame(
+            {
+                "item_id": [0, 1, 2],
+                "title": ["once", "often", "never"],
+                "genres": [["Drama"], ["Drama"], ["Drama"]],
+                "popularity": [1, 1000, 0],
+                "mean_rating": [5.0, 3.0, np.nan],
+            }
+        )
+    )
+    view = CatalogView(cat)
+    centre = (5.0 * 1 + 3.0 * 1000) / 1001  # count-weighted catalog mean
+    once = (5.0 + RATING_DAMPING * centre) / (1 + RATING_DAMPING)
+    assert view.damped_means[0] == pytest.approx(once, abs=1e-3) and once < 3.4
+    assert view.damped_means[1] == pytest.approx(3.0, abs=2e-3)
+    # nobody rated item 2: it sits at the catalog mean, as in the damped-bias model
+    assert view.damped_means[2] == pytest.approx(centre, abs=1e-3) and view.counts == [1, 1000, 0]
+    state = _state(items=tuple(view.view(i) for i in range(3)))
+    c = {n: page_cues(state)[:, k] for k, n in enumerate(CUE_NAMES)}
+    assert c["mean"][0] == pytest.approx(1.0)  # the raw mean of one rating: top of the scale
+    assert c["mean"][2] == 0.0 and c["mean_missing"][2] == 1.0
+    assert c["mean_damped"] == pytest.approx([(once - 3) / 2, 0.0, (centre - 3) / 2], abs=1e-3)
+    assert c["log_count"] == pytest.approx([np.log(2) / np.log(1001), 1.0, 0.0])
+    taste = view.taste_model(5)
+    assert taste.bias_for_history([0], [5.0]) == pytest.approx(round((5.0 - once) / 2, 1))
