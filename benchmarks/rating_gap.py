@@ -4,7 +4,9 @@ The rating protocol (:mod:`alignuser.evaluation.rating`) on **all** held-out rat
 split (no subsample), every policy scored on the same pages in one run; for the learned
 policy the gap ``RMSE(alignuser) - RMSE(mf)`` (the damped-bias model, the strongest baseline)
 with a paired bootstrap 95 % interval over the ratings
-(:func:`~alignuser.evaluation.rating.paired_rmse_gap`). One training seed per checkpoint: the
+(:func:`~alignuser.evaluation.rating.paired_rmse_gap`). A last row per split adds no learned
+policy: each item's damped mean plus the user's rater bias, as the page state holds them (the
+evidence the policy's cues are made of, with no fit). One training seed per checkpoint: the
 interval covers the test ratings, not training noise.
 
 Usage::
@@ -30,6 +32,16 @@ from pathlib import Path
 import numpy as np
 
 POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
+NO_LEARNING = "cues: damped mean + rater"
+
+
+def _cue_sum(states) -> np.ndarray:
+    """Each item's damped mean plus the user's rater bias, as the state holds them (no fit)."""
+    return np.array([
+        ((s.max_rating + 1) / 2 if it.damped_mean is None else it.damped_mean) + (s.rater or 0.0)
+        for s in states
+        for it in s.items
+    ])  # fmt: skip
 
 
 def _job(spec: str) -> tuple[str, str, str]:
@@ -60,6 +72,7 @@ def run(name: str, split_name: str, checkpoint: str, n_boot: int) -> list[dict]:
     preds = {
         k: expected_ratings(p, states, rng_for(0, 404, j)) for j, (k, p) in enumerate(pols.items())
     }
+    preds[NO_LEARNING] = _cue_sum(states)
     secs = time.perf_counter() - t0
     rows = []
     for k, pred in preds.items():

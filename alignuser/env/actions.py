@@ -46,7 +46,7 @@ def rating_values(ratings, max_rating: int) -> list[float]:
     """
     r = np.asarray([x for x in ratings if x is not None], dtype=float)
     r = r[~np.isnan(r)]
-    cls = np.clip(np.floor(r + 0.5), 1, max_rating).astype(int)
+    cls = np.fromiter((scale_rating(x, max_rating) for x in r), dtype=int, count=len(r))
     out = []
     for c in range(1, int(max_rating) + 1):
         hit = r[cls == c]

@@ -44,6 +44,7 @@ import numpy as np
 
 from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
+from alignuser.env.views import RATING_DAMPING
 from alignuser.policy.random import assemble_actions
 
 __all__ = [
@@ -141,7 +142,7 @@ class MFUserPolicy:
     def __init__(
         self,
         recommender: str = "ease",
-        damping: float = 5.0,
+        damping: float = RATING_DAMPING,
         exit_prob: float = 0.3,
         seed: int = 0,
         **params: Any,
@@ -340,10 +341,12 @@ def expected_ratings(
         fb, _, mu = _choice_terms(policy, states)
         return _ordered_probit_mean(mu, float(policy.params.r_sigma), fb.max_r)
     if hasattr(policy, "scores"):
+        values = getattr(policy, "rating_values", None)  # what each class stands for
         out = []
         for sc in policy.scores(states):
             pr = np.asarray(sc.rating, dtype=float)
             pr = pr / pr.sum(axis=1, keepdims=True)
-            out.append(pr @ np.arange(1, pr.shape[1] + 1))
+            v = np.arange(1.0, pr.shape[1] + 1) if values is None else np.asarray(values)
+            out.append(pr @ v[: pr.shape[1]])
         return np.concatenate(out)
     return _monte_carlo(policy, states, rng, _draws(policy, n_samples))[1]

@@ -143,20 +143,14 @@ class AlignUserPolicy:
         with self._threads():
             return self.model.score(list(states), batch_size=self.batch_size)
 
-    def rating_expectations(self, states: Sequence[PageState]) -> np.ndarray:
-        """Per item of the pages, the expected rating given a watch, on the data's own scale.
+    @property
+    def rating_values(self) -> np.ndarray:
+        """The rating each class stands for, from the checkpoint.
 
-        ``Σ P(r) · value(r)`` with the class values the checkpoint stores
-        (:attr:`~alignuser.policy.model.PolicyModel.rating_values`).
+        :attr:`~alignuser.policy.model.PolicyModel.rating_values`: expected ratings are
+        ``Σ P(r) · value(r)`` on the data's own scale.
         """
-        values = getattr(self.model, "rating_values", None)
-        out = [np.zeros(0)]
-        for sc in self.scores(states):
-            pr = np.asarray(sc.rating, dtype=float)
-            pr = pr / pr.sum(axis=1, keepdims=True)
-            v = np.arange(1.0, pr.shape[1] + 1) if values is None else np.asarray(values)
-            out.append(pr @ v[: pr.shape[1]])
-        return np.concatenate(out)
+        return self.model.rating_values
 
     def decide(self, states: Sequence[PageState], rng: np.random.Generator) -> list[PageAction]:
         """One legal action per state, sampled (or greedy) from the model's distributions.

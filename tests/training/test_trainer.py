@@ -210,6 +210,7 @@ def test_half_star_ratings_give_class_values_and_expectations_on_their_scale(
 
     from alignuser.data.tables import Interactions
     from alignuser.env.actions import rating_values
+    from alignuser.evaluation.baselines import expected_ratings
     from alignuser.policy.alignuser_policy import AlignUserPolicy
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.training.trainer import prepare_steps
@@ -226,6 +227,6 @@ def test_half_star_ratings_give_class_values_and_expectations_on_their_scale(
     assert 3.7 < values[3] < 3.8 and values[[0, 1, 2, 4]].tolist() == [1.0, 2.0, 3.0, 5.0]
     states = [s.state for s in prepare_steps(cfg, ds)[1][:6]]
     probs = np.concatenate([s.rating for s in model.score(states)])
-    got = AlignUserPolicy(model).rating_expectations(states)
+    got = expected_ratings(AlignUserPolicy(model), states, np.random.default_rng(0))
     np.testing.assert_allclose(got, probs @ values, rtol=1e-6)
     assert np.all(got < probs @ np.arange(1.0, 6.0))  # a quarter star lower than the classes
