@@ -65,6 +65,10 @@ class PageState:
             ``n_history`` in training); read as item tokens by a policy with an item tower
             (:mod:`alignuser.policy.items`), never rendered as text.
         history_ratings: The rating of each ``history`` item (NaN: watched, not rated).
+        rater_all: The user's long-run rating offset in rating points, over every rating
+            they gave (training: all past interactions; simulation: all training ratings
+            of the agent's user and those it gave since; see
+            :class:`alignuser.env.taste.RaterOffsets`); ``None`` when unknown (not shown).
     """
 
     agent_id: int
@@ -79,6 +83,7 @@ class PageState:
     rater: float | None = None
     history: tuple[int, ...] = ()
     history_ratings: tuple[float, ...] = ()
+    rater_all: float | None = None
 
     @property
     def item_ids(self) -> tuple[int, ...]:

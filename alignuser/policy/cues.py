@@ -36,6 +36,10 @@ Cues (:data:`CUE_NAMES`), each about unit scale, 0 where unknown (with a flag):
   ``rater`` (the user's damped offset) they let the rating head start from the damped-bias
   prediction, which the head alone did not reach with the raw mean (RMSE 0.994 against
   0.983 on ml-latest-small).
+* ``rater_all``: the user's long-run offset over every rating they gave
+  (:attr:`PageState.rater_all`), in half-scale units; ``rater`` reads the state's recent
+  window, which a temporal split favours, ``rater_all`` the whole record, which a random
+  split (ml-100k ``u1``) favours.
 
 With an item space (a model with an item tower, :mod:`alignuser.policy.items`) the history
 cues :data:`HISTORY_CUES` follow, computed from the state's remembered history
@@ -77,6 +81,7 @@ __all__ = [
     "fit_cue_head",
     "make_cue_head",
     "page_cues",
+    "rating_sq_error",
 ]
 
 CUE_NAMES = (
@@ -92,9 +97,10 @@ CUE_NAMES = (
     "page",
     "mean_damped",
     "log_count",
+    "rater_all",
 )
 HISTORY_CUES = ("sim_max", "sim_top2", "sim_mean", "sim_rating", "history_size")
-CUE_VERSION = 3
+CUE_VERSION = 4
 
 
 def cue_names(space=None) -> tuple[str, ...]:
@@ -144,6 +150,7 @@ def page_cues(state: PageState, space=None) -> np.ndarray:
     top = max(int(state.max_rating), 2)
     mid, half = (top + 1) / 2, (top - 1) / 2
     rater = 0.0 if state.rater is None else float(state.rater) / half
+    rater_all = 0.0 if state.rater_all is None else float(state.rater_all) / half
     page = min(max(state.page - 1, 0), 20) / 5
     out = np.zeros((len(state.items), len(CUE_NAMES)), dtype=np.float32)
     for j, it in enumerate(state.items):
@@ -161,6 +168,7 @@ def page_cues(state: PageState, space=None) -> np.ndarray:
             page,
             0.0 if it.damped_mean is None else (float(it.damped_mean) - mid) / half,
             np.log1p(max(it.count, 0)) / np.log(1001),
+            rater_all,
         )
     if space is not None:
         out = np.concatenate([out, history_cues(state, space)], axis=1)
@@ -212,8 +220,37 @@ def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES)) -> Any:
     return CueHead()
 
 
+def rating_sq_error(logits, target, values) -> Any:
+    """Mean squared error of the expected rating, in half-scale units.
+
+    Args:
+        logits: ``(n, R)`` rating logits of watched items.
+        target: ``(n,)`` class indices ``0..R-1`` of the human ratings.
+        values: ``(R,)`` rating of each class (``policy.json``'s ``rating_values``), so the
+            expectation is on the dataset's own scale.
+
+    Example:
+        >>> import torch
+        >>> v = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+        >>> round(float(rating_sq_error(torch.zeros(1, 5), torch.tensor([4]), v)), 3)
+        1.0
+    """
+    import torch
+
+    v = values.to(logits.device, logits.dtype)
+    half = max(float(v[-1] - v[0]) / 2, 1e-6)
+    expected = torch.softmax(logits, -1) @ v
+    return ((expected - v[target]) / half).pow(2).mean()
+
+
 def fit_cue_head(
-    head, states: Sequence[PageState], actions: Sequence, l2: float = 1e-3, space=None
+    head,
+    states: Sequence[PageState],
+    actions: Sequence,
+    l2: float = 1e-3,
+    space=None,
+    rating_values: Sequence[float] | None = None,
+    rating_mse: float = 0.0,
 ) -> dict:
     """Fit ``head`` alone to the human decisions (logistic + multinomial regression).
 
@@ -226,9 +263,13 @@ def fit_cue_head(
         actions: The human action of each state (watch and rating targets).
         l2: Ridge penalty on the weights.
         space: The model's :class:`~alignuser.policy.items.ItemSpace` (adds history cues).
+        rating_values: Rating of each class (default ``1..R``).
+        rating_mse: Weight of the squared error of the expected rating
+            (:func:`rating_sq_error`), the same term stage 2 trains with.
 
     Returns:
-        ``{"watch_nll": ..., "rating_nll": ...}`` of the fit, per decision.
+        ``{"watch_nll": ..., "rating_nll": ..., "exit_nll": ..., "rating_mse": ...}`` of
+        the fit, per decision (``rating_mse`` in half-scale units, without the weight).
     """
     import torch
     import torch.nn.functional as F
@@ -253,23 +294,33 @@ def fit_cue_head(
     xet, ex = torch.from_numpy(xe).to(dev), ex.to(dev)
     rated = r >= 0
     opt = torch.optim.LBFGS(head.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+    values = torch.tensor(
+        list(rating_values) if rating_values is not None else range(1, n_r + 1),
+        dtype=torch.float32,
+    )
 
     def losses():
         out = head.items(xt)
         lw = F.binary_cross_entropy_with_logits(out[:, 0], w)
         lr_ = F.cross_entropy(out[rated, 1:], r[rated]) if rated.any() else out.sum() * 0
+        sq = rating_sq_error(out[rated, 1:], r[rated], values) if rated.any() else lr_ * 0
         lx = F.binary_cross_entropy_with_logits(head.exit(xet)[:, 0], ex)
-        return lw, lr_, lx
+        return lw, lr_, lx, sq
 
     def closure():
         opt.zero_grad()
-        lw, lr_, lx = losses()
+        lw, lr_, lx, sq = losses()
         pen = head.items.weight.pow(2).sum() + head.exit.weight.pow(2).sum()
-        loss = lw + lr_ + lx + l2 * pen
+        loss = lw + lr_ + lx + rating_mse * sq + l2 * pen
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        lw, lr_, lx = losses()
-    return {"watch_nll": float(lw), "rating_nll": float(lr_), "exit_nll": float(lx)}
+        lw, lr_, lx, sq = losses()
+    return {
+        "watch_nll": float(lw),
+        "rating_nll": float(lr_),
+        "exit_nll": float(lx),
+        "rating_mse": float(sq),
+    }

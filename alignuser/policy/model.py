@@ -365,6 +365,7 @@ class PolicyModel(PageEncoding, TextGeneration):
             res["watch"] = res["watch"] + torch.cat([torch.zeros_like(d[..., :1]), d[..., :1]], -1)
             res["watch_cue"] = d[..., 0]  # the cue head's part of the watch logit
             res["rating"] = res["rating"] + d[..., 1:]
+            res["rating_cue"] = d[..., 1:]  # the cue head's part of the rating logits
             if batch.exit_cues is not None:
                 e = self.cue_head.exit(batch.exit_cues.to(dev))  # (B, 1)
                 res["exit"] = res["exit"] + torch.cat([torch.zeros_like(e), e], -1)
@@ -410,7 +411,8 @@ class PolicyModel(PageEncoding, TextGeneration):
                 r = self.forward(batch, lm_loss=False)
                 z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
                 pw = torch.sigmoid(z).cpu().numpy()
-                pr = self._rating_probs(r["rating"], [states[i] for i in idx]).cpu().numpy()
+                zr = self.combine_rating(r["rating"], r.get("rating_cue"))
+                pr = self._rating_probs(zr, [states[i] for i in idx]).cpu().numpy()
                 px = torch.softmax(r["exit"], -1)[:, 1].cpu().numpy()
                 for k, i in enumerate(idx):
                     n = batch.n_items[k]
@@ -426,6 +428,17 @@ class PolicyModel(PageEncoding, TextGeneration):
         without a cue head). Their sum, calibrated, is the logit :meth:`score` uses; the AUC
         of ``lm`` alone says whether the LM carries signal of its own.
         """
+        return self._logit_parts(states, batch_size, "watch")
+
+    def rating_parts(self, states: Sequence[PageState], batch_size: int = 64) -> dict[str, Any]:
+        """The two additive parts of each item's (uncalibrated) rating logits.
+
+        Returns ``{"lm": (n, R), "cues": (n, R)}`` over the items of ``states`` (pages
+        concatenated in order), as :meth:`watch_parts` does for the watch logit.
+        """
+        return self._logit_parts(states, batch_size, "rating")
+
+    def _logit_parts(self, states, batch_size: int, slot: str) -> dict[str, Any]:
         import torch
 
         self.lm.eval()
@@ -434,13 +447,37 @@ class PolicyModel(PageEncoding, TextGeneration):
             for start in range(0, len(states), batch_size):
                 batch = self.encode(list(states[start : start + batch_size]))
                 r = self.forward(batch, lm_loss=False)
-                z = (r["watch"][..., 1] - r["watch"][..., 0]).cpu().numpy()
-                c = r["watch_cue"].cpu().numpy() if "watch_cue" in r else np.zeros_like(z)
+                if slot == "watch":
+                    z = (r["watch"][..., 1] - r["watch"][..., 0]).cpu().numpy()
+                else:
+                    z = r["rating"].cpu().numpy()
+                cue = r.get(f"{slot}_cue")
+                c = cue.cpu().numpy() if cue is not None else np.zeros_like(z)
                 for k, n in enumerate(batch.n_items):
                     lm_part.append(z[k, :n] - c[k, :n])
                     cue_part.append(c[k, :n])
-        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        empty = np.zeros(0) if slot == "watch" else np.zeros((0, len(self.rating_ids)))
+        cat = lambda parts: np.concatenate(parts) if parts else empty  # noqa: E731
         return {"lm": cat(lm_part), "cues": cat(cue_part)}
+
+    def combine_rating(self, logits, cue_part=None):
+        """``a * lm + c * cues + b_k``: the rating logits, calibrated.
+
+        ``info["calibration"]`` holds ``rating_scale`` a, ``rating_cue_scale`` c and the
+        per-class ``rating_bias`` b, fitted on held-out pages by
+        :func:`~alignuser.training.evaluate.calibrate_rating`; identity without.
+        """
+        cal = self.calibration
+        if "rating_scale" not in cal:
+            return logits
+        c = 0.0 if cue_part is None else cue_part
+        a, cs = float(cal["rating_scale"]), float(cal.get("rating_cue_scale", cal["rating_scale"]))
+        b = cal.get("rating_bias") or [0.0] * logits.shape[-1]
+        if hasattr(logits, "new_tensor"):
+            b = logits.new_tensor(b)
+        else:
+            b = np.asarray(b, dtype=float)
+        return a * (logits - c) + cs * c + b
 
     def calibrated_watch_logit(self, watch_logits, cue_part=None):
         """The calibrated watch logit of :meth:`forward`'s ``watch`` (and ``watch_cue``)."""

@@ -73,6 +73,10 @@ class PopulationModel(mesa.Model):
         retries: Retries of a failed batched call (recommender, policy).
         backoff: First backoff in seconds (doubles per retry, at most ``backoff_max``).
         backoff_max: Longest backoff in seconds.
+        prior_ratings: ``(rows, item_ids, ratings)``: every training rating of the agents'
+            users (rows: agent index minus ``agent_offset``), the evidence of the long-run
+            rater offset (``PageState.rater_all``) beyond the memories' window; ``None``:
+            the offset reads every rating in the memory store.
 
     Example:
         >>> model = PopulationModel(population, rec, decide, memory, view,  # doctest: +SKIP
@@ -102,6 +106,7 @@ class PopulationModel(mesa.Model):
         retries: int = 0,
         backoff: float = 0.0,
         backoff_max: float = 10.0,
+        prior_ratings: tuple | None = None,
     ):
         t_mesa = time.perf_counter()
         super().__init__(seed=seed if shard is None else seed * 1_000_003 + shard)
@@ -118,6 +123,8 @@ class PopulationModel(mesa.Model):
         self.view = catalog_view
         self.agent_offset = agent_offset
         self._taste = None  # GenreTaste, built from the memory store at the first step
+        self._offsets = None  # RaterOffsets, built with it
+        self.prior_ratings = prior_ratings
         self.wom = wom
         self.writer = writer
         self.satisfaction = satisfaction
@@ -171,22 +178,29 @@ class PopulationModel(mesa.Model):
     def _taste_add(self, records) -> None:
         if self._taste is not None:
             rated = [r for r in records if r.rating is not None and r.kind != "social"]
-            self._taste.add(
-                [r.agent_id - self.agent_offset for r in rated],
-                [r.item_id for r in rated],
-                [r.rating for r in rated],
-            )
+            rows = [r.agent_id - self.agent_offset for r in rated]
+            self._taste.add(rows, [r.item_id for r in rated], [r.rating for r in rated])
+            if self.prior_ratings is not None:  # the history memories are in the prior
+                rated = [r for r in rated if r.kind != "history"]
+                rows = [r.agent_id - self.agent_offset for r in rated]
+            self._offsets.add(rows, [r.item_id for r in rated], [r.rating for r in rated])
 
     def _taste_scores(self, active, pages):
-        """Taste cue of each page's items and rater bias of each agent, or ``(None, None)``."""
+        """Taste cue of each page's items, rater bias and long-run offset of each agent.
+
+        ``(None, None, None)`` for a memory without ``records()``.
+        """
         if self._taste is None:
             records = getattr(self.memory, "records", None)
             if records is None:  # a user memory without ``records()``: no cue
-                return None, None
+                return None, None, None
             self._taste = self.view.taste_model(self.max_rating, len(self.population))
+            self._offsets = self.view.rater_offsets(len(self.population))
+            if self.prior_ratings is not None:
+                self._offsets.add(*self.prior_ratings)
             self._taste_add(records())
         rows = [a.index - self.agent_offset for a in active]
-        return self._taste.scores(rows, pages), self._taste.bias(rows)
+        return self._taste.scores(rows, pages), self._taste.bias(rows), self._offsets.offsets(rows)
 
     def _states(self, active: list[UserAgent], pages: list[np.ndarray]) -> list[PageState]:
         k_sim, k_recent = self.memory_spec.top_k, self.memory_spec.recent_k
@@ -211,7 +225,7 @@ class PopulationModel(mesa.Model):
         )
         self.timings["memory"] += time.perf_counter() - t0
         step = self.steps
-        taste, rater = self._taste_scores(active, pages)
+        taste, rater, rater_all = self._taste_scores(active, pages)
         states = []
         for j, (a, p) in enumerate(zip(active, pages)):
             similar = [[r.text for r in recs] for recs in sims[j]] if k_sim else None
@@ -236,6 +250,7 @@ class PopulationModel(mesa.Model):
                     rater=rater[j] if rater else None,
                     history=hist[j][0] if hist else (),
                     history_ratings=hist[j][1] if hist else (),
+                    rater_all=rater_all[j] if rater_all else None,
                 )
             )
         return states

@@ -206,7 +206,7 @@ def run_shard(
         satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
         seed=scenario.seed, label=label, social_influence=scenario.social.influence,
         agent_offset=lo, shard=shard, retries=res.retries, backoff=res.backoff,
-        backoff_max=res.backoff_max,
+        backoff_max=res.backoff_max, prior_ratings=_prior_ratings(prep, lo, hi),
     )  # fmt: skip
     model.decide = policy_decider(policy, model.policy_rng)
     model.item_history = int(getattr(policy, "history_length", 0) or 0)
@@ -344,3 +344,19 @@ def run_status(entries: dict[str, dict]) -> str:
     if statuses and all(s == "failed" for s in statuses):
         return "failed"
     return "partial" if any(s in ("failed", "partial") for s in statuses) else "complete"
+
+
+def _prior_ratings(prep, lo: int, hi: int) -> tuple:
+    """``(rows, item_ids, ratings)`` of every training rating of agents ``lo..hi``' users.
+
+    A user copied into several agents gives its ratings to each of them.
+    """
+    df = prep.train.df
+    df = df.loc[df["rating"].notna(), ["user_id", "item_id", "rating"]]
+    agents = pd.DataFrame({"user_id": prep.agent_users[lo:hi], "row": np.arange(hi - lo)})
+    mine = agents.merge(df, on="user_id", how="inner")
+    return (
+        mine["row"].to_numpy(np.int64),
+        mine["item_id"].to_numpy(np.int64),
+        mine["rating"].to_numpy(float),
+    )

@@ -75,9 +75,7 @@ def _data_identity(scenario) -> dict[str, Any]:
     if scenario.dataset.source != "synthetic" and scenario.dataset.path:
         root = scenario.resolve(scenario.dataset.path).resolve()
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        spec["files"] = [
-            [str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in files[:1000]
-        ]
+        spec["files"] = [[str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in files[:1000]]
     return spec
 
 

@@ -13,10 +13,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["auc", "calibrate_watch", "evaluate_policy", "fit_platt"]
+__all__ = ["auc", "calibrate_rating", "calibrate_watch", "evaluate_policy", "fit_platt"]
 
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -88,6 +89,69 @@ def calibrate_watch(model, steps: Sequence, batch_size: int = 64) -> dict[str, f
     if stacked:
         out["cue_scale"] = ws[1]
     return {**out, "human_rate": float(y.mean()), "n": len(y)}
+
+
+def calibrate_rating(
+    model, steps: Sequence, values: Sequence[float], rating_mse: float = 0.0, batch_size: int = 64
+) -> dict[str, Any]:
+    """Weigh the two parts of the rating logits on held-out steps (stacked, as the watch).
+
+    Fits ``logits = a * lm + c * cues + b_k`` (a per-class bias ``b``) to the human ratings
+    of the watched items by the training objective (cross-entropy plus ``rating_mse``
+    times the squared error of the expected rating on the class ``values``; L-BFGS from
+    the identity, deterministic, a small ridge towards it). The language model's part
+    learns what the cues leave unexplained on the training pages; held-out pages say how
+    much of it carries over (``a`` near 0: none).
+
+    Returns:
+        ``{"rating_scale": a, "rating_cue_scale": c, "rating_bias": [...],
+        "rating_rmse_before": ..., "rating_rmse_after": ..., "rating_n": ...}``, or ``{}``
+        with fewer than 50 rated decisions.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from alignuser.policy.cues import rating_sq_error
+
+    parts = model.rating_parts([s.state for s in steps], batch_size=batch_size)
+    dec = [d for s in steps for d in s.action.decisions]
+    n_r = parts["lm"].shape[1]
+    keep = [j for j, d in enumerate(dec) if d.watch and d.rating is not None]
+    if len(keep) < 50:
+        return {}
+    lm = torch.from_numpy(parts["lm"][keep].astype(np.float32))
+    cue = torch.from_numpy(parts["cues"][keep].astype(np.float32))
+    y = torch.tensor([min(max(int(dec[j].rating), 1), n_r) - 1 for j in keep])
+    v = torch.tensor(list(values)[:n_r], dtype=torch.float32)
+    w = torch.ones(2, requires_grad=True)
+    b = torch.zeros(n_r, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def objective():
+        z = w[0] * lm + w[1] * cue + b
+        return F.cross_entropy(z, y) + rating_mse * rating_sq_error(z, y, v)
+
+    def closure():
+        opt.zero_grad()
+        loss = objective() + 1e-3 * ((w - 1) ** 2).sum() + 1e-3 * (b**2).sum()
+        loss.backward()
+        return loss
+
+    def rmse(z):
+        return float(torch.sqrt(((torch.softmax(z, -1) @ v - v[y]) ** 2).mean()))
+
+    before = rmse(lm + cue)
+    opt.step(closure)
+    with torch.no_grad():
+        after = rmse(w[0] * lm + w[1] * cue + b)
+    return {
+        "rating_scale": float(w.detach()[0]),
+        "rating_cue_scale": float(w.detach()[1]),
+        "rating_bias": [round(float(x), 5) for x in b.detach()],
+        "rating_rmse_before": before,
+        "rating_rmse_after": after,
+        "rating_n": len(keep),
+    }
 
 
 def fit_platt(x, y, l2: float = 1e-4) -> tuple[list[float], float]:

@@ -1,7 +1,10 @@
 """Loss terms of AlignUSER training over the slot logits of :class:`PolicyModel.forward`.
 
 * :func:`bc_loss`: behaviour cloning, cross-entropy of the human decisions (watch/skip per
-  item, rating of watched items, next/exit), each averaged over its slots.
+  item, rating of watched items, next/exit), each averaged over its slots, plus (weight
+  ``rating_mse``) the squared error of the expected rating (:func:`rating_sq_error`): a
+  simulation and the rating protocol read the expectation, which cross-entropy alone
+  does not fit.
 * :func:`action_logp`: log-probability of whole actions under the slot factorisation
   (``sum log P(watch_i) + sum_watched log P(rating_i) + log P(exit)``).
 * :func:`pairwise_loss`: ``-log sigmoid(beta * (log P(human) - log P(alternative)))``
@@ -14,12 +17,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from alignuser.env.actions import PageAction
+from alignuser.policy.cues import rating_sq_error
 
-__all__ = ["action_logp", "action_targets", "bc_loss", "pairwise_loss"]
+__all__ = ["action_logp", "action_targets", "bc_loss", "pairwise_loss", "rating_sq_error"]
 
 
-def bc_loss(out: dict[str, Any], batch) -> Any:
-    """Behaviour-cloning loss (watch + rating + exit cross-entropies)."""
+def bc_loss(out: dict[str, Any], batch, rating_values=None, rating_mse: float = 0.0) -> Any:
+    """Behaviour-cloning loss (watch + rating + exit cross-entropies).
+
+    With ``rating_values`` (the class values, a tensor) and ``rating_mse > 0`` it adds
+    ``rating_mse`` times :func:`rating_sq_error` of the watched items.
+    """
     import torch.nn.functional as F
 
     t = batch.targets
@@ -32,6 +40,8 @@ def bc_loss(out: dict[str, Any], batch) -> Any:
     rm = rt >= 0
     if rm.any():
         loss = loss + F.cross_entropy(out["rating"][rm], rt[rm])
+        if rating_mse and rating_values is not None:
+            loss = loss + rating_mse * rating_sq_error(out["rating"][rm], rt[rm], rating_values)
     return loss
 
 

@@ -79,13 +79,24 @@ class TrainConfig(BaseModel):
         calibrate: After training, fit ``P(watch) = sigmoid(a * lm + c * cues + b)`` on
             the validation pages (Platt scaling of the two parts of the watch logit:
             :func:`~alignuser.training.evaluate.calibrate_watch`) and store ``a, c, b`` in
-            ``policy.json``.
+            ``policy.json``; likewise the rating logits, ``a * lm + c * cues + b_k``
+            (:func:`~alignuser.training.evaluate.calibrate_rating`). The ``valid_*``
+            metrics are then measured on the pages they were fitted on.
         cue_head: Learn the linear head on the items' numeric cues beside the LM
             (:mod:`alignuser.policy.cues`), fitted alone at the start of stage 2 and then
             with the LM; ``False`` = the LM alone.
         freeze_cue_head: Keep the cue head at its convex fit through stage 2, so the LM
             learns only what the cues leave unexplained (the residual).
         lambda_wm / lambda_cr: Weights of the WM and CF terms in stage 2.
+        targets: Rating logs: the ratings training pages are built around, held out of
+            the statistics and personas: each user's ``"last"`` ones (a temporal split, and
+            a simulation's order), or ``"random"`` ones with every other rating as history
+            (a random split such as ml-100k's ``u1``-``u5``); the validation ratings carved
+            off each user follow the same rule.
+        rating_mse: Weight of the squared error of the expected rating (half-scale units:
+            4 weighs it as rating points on a 1-5 scale) beside the rating cross-entropy,
+            in stage 2 and in the cue head's fit (:func:`~alignuser.policy.cues.rating_sq_error`);
+            0: cross-entropy alone.
         k_alternatives: Counterfactuals per human step.
         popularity_alpha: Rating-log pages: unconsumed items are sampled with probability
             ``popularity ** alpha`` (1: as exposed by popularity; 0: uniformly, like the
@@ -135,6 +146,8 @@ class TrainConfig(BaseModel):
     calibrate: bool = True
     lambda_wm: float = 0.5
     lambda_cr: float = 0.5
+    rating_mse: float = 4.0
+    targets: Literal["last", "random"] = "last"
     k_alternatives: int = 3
     pairwise_beta: float = 1.0
     reflector: Literal["template", "none"] = "template"
@@ -230,23 +243,74 @@ def prepare_training(
     if split is not None and split.valid is not None:
         train_i, valid_i = split.train, split.valid
     else:
-        df = inter.df.sort_values(["user_id", "timestamp"], kind="stable")
-        rank = df.groupby("user_id").cumcount() / df.groupby("user_id")["user_id"].transform("size")
+        # each user's last ratings (random ones with ``targets="random"``) validate
+        df = inter.df.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+        size = df.groupby("user_id")["user_id"].transform("size").to_numpy()
+        rank = _user_rank(df, config.targets, config.seed + 7) / size
         train_i = Interactions(df[rank < 1 - config.valid_fraction].reset_index(drop=True))
         valid_i = Interactions(df[rank >= 1 - config.valid_fraction].reset_index(drop=True))
+    known_i, target_i = _hold_out_targets(
+        train_i, config.max_pages_per_user, config.max_positives, config.targets, config.seed
+    )
     ctx = tj.StepContext(
         dataset,
-        train_i,
+        known_i,
         n_memories=config.n_memories,
         n_similar=config.n_similar,
         n_history=config.n_history,
     )
-    train = tj.from_ratings(dataset, train_i, None, ctx, **kw)
+    train = tj.from_ratings(
+        dataset, target_i, known_i if target_i is not train_i else None, ctx, **kw
+    )
     valid = tj.from_ratings(
         dataset, valid_i, train_i, ctx, **{**kw, "seed": config.seed + 1, "max_pages_per_user": 2}
     )
     del pd
     return train, valid, _space(ctx)
+
+
+def _user_rank(df, how: str, seed: int) -> np.ndarray:
+    """0-based rank of each row within its user (``df`` sorted by user, then time).
+
+    In time, or with ``how="random"`` in a seeded random order.
+    """
+    if how != "random":
+        return df.groupby("user_id").cumcount().to_numpy()
+    import pandas as pd
+
+    key = pd.Series(np.random.default_rng(seed).random(len(df)))
+    return key.groupby(df["user_id"].to_numpy()).rank(method="first").to_numpy() - 1
+
+
+def _hold_out_targets(
+    inter, max_pages: int | None, max_positives: int, how: str = "last", seed: int = 0
+):
+    """``(known, targets)``: each user's last ratings apart from the earlier ones.
+
+    Training pages are built around the targets; statistics and personas come from the
+    known ones. A test page's item means, counts and the persona's loved genres never hold
+    the rating to predict; built on every rating, a training page's do (a rarely rated
+    item's mean is the user's own rating; a persona's "dislikes Horror" comes from this
+    very rating), and the policy learns to trust them more than a held-out page allows. Up to
+    ``max_pages * max_positives`` ratings per user, at most half of them, become targets
+    (every page the kept ones can make); without ``max_pages`` every rating is a target
+    and the statistics count them (``from_ratings`` then leaves each positive's own
+    rating out of its item's view). ``how="random"``: the targets are drawn at random
+    among each user's ratings and the rest, later ones included, are the known history:
+    the condition of a random split's test ratings (ml-100k ``u1``-``u5``).
+    """
+    if not max_pages:
+        return inter, inter
+    from alignuser.data.tables import Interactions
+
+    df = inter.df.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    from_end = len(df) and df.groupby("user_id")["user_id"].transform("size").to_numpy()
+    from_end = from_end - 1 - _user_rank(df, how, seed)
+    size = df.groupby("user_id")["user_id"].transform("size").to_numpy()
+    target = from_end < np.minimum(max_pages * max_positives, np.ceil(size / 2))
+    return Interactions(df[~target].reset_index(drop=True)), Interactions(
+        df[target].reset_index(drop=True)
+    )
 
 
 def _space(ctx):
@@ -499,6 +563,11 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
     started = time.time()
     metrics: dict[str, Any] = {"data": run.data}
     alts, refl = None, None
+    # class values of the expected rating (the squared-error term)
+    rv = run.data.get("rating_values") or []
+    rv = torch.tensor(
+        rv if len(rv) == pm.max_rating else list(range(1, pm.max_rating + 1)), dtype=torch.float32
+    )
     stages = []
     if cfg.use_wm and cfg.wm_epochs > 0:
         stages.append((1, cfg.wm_epochs))
@@ -518,6 +587,8 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
                 [s.state for s in train_steps],
                 [s.action for s in train_steps],
                 space=pm.item_space,
+                rating_values=rv.tolist(),
+                rating_mse=cfg.rating_mse,
             )
             st["history"].append({"stage": 2, "step": st["global_step"], "cue_fit": fit})
         if stage == 2 and pm.cue_head is not None and cfg.freeze_cue_head:
@@ -545,7 +616,7 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
                     terms["wm"] = wm
                 else:
                     if cfg.use_bc:
-                        terms["bc"] = bc_loss(o, batch)
+                        terms["bc"] = bc_loss(o, batch, rv, cfg.rating_mse)
                     if cfg.use_wm and wm is not None:
                         terms["wm"] = cfg.lambda_wm * wm
                     if cfg.use_cf:
@@ -560,7 +631,7 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
                                 max_len=cfg.max_len,
                             )
                             ro = pm.forward(rb)
-                            cf = cf + bc_loss(ro, rb) + ro["lm_loss"]
+                            cf = cf + bc_loss(ro, rb, rv, cfg.rating_mse) + ro["lm_loss"]
                         terms["cf"] = cfg.lambda_cr * cf
                 loss = sum(terms.values())
                 run.opt.zero_grad(set_to_none=True)
@@ -622,6 +693,13 @@ def _train_on_steps(config, train_steps, valid_steps, out_dir, data, items) -> d
     values = run.data.get("rating_values")
     if values and len(values) == best.max_rating:
         best.calibration["rating_values"] = values
+        best.info["calibration"] = best.calibration
+    if cfg.calibrate and valid:
+        from alignuser.training.evaluate import calibrate_rating
+
+        # every validation page: a page holds few ratings, and the fit has R + 2 parameters
+        fit = calibrate_rating(best, list(valid_steps), rv.tolist(), cfg.rating_mse)
+        best.calibration.update(fit)
         best.info["calibration"] = best.calibration
     if best.calibration:
         metrics["calibration"] = best.calibration

@@ -225,6 +225,19 @@ class StepContext:
         self.encoder = encoder
         self.personas = _personas(dataset, history)
         self.taste = self.view.taste_model(self.max_rating)
+        self.offsets = self.view.rater_offsets()
+        # (user, item) pairs the statistics count, as sorted keys user * n_items + item
+        n = max(self.catalog.n_items, 1)
+        h = history.df
+        self._n_keys = n
+        self._counted = np.unique(h["user_id"].to_numpy(np.int64) * n + h["item_id"].to_numpy())
+
+    def counted(self, user: int, item_ids: Sequence[int]) -> np.ndarray:
+        """Whether the catalog statistics count ``user``'s interaction with each item."""
+        keys = int(user) * self._n_keys + np.asarray(item_ids, dtype=np.int64)
+        pos = np.searchsorted(self._counted, keys)
+        pos = np.minimum(pos, max(len(self._counted) - 1, 0))
+        return self._counted[pos] == keys if len(self._counted) else np.zeros(len(keys), bool)
 
     def state(
         self,
@@ -234,8 +247,16 @@ class StepContext:
         hist_items: list[int],
         hist_ratings: list[float],
         session: int = 0,
+        own: dict[int, float] | None = None,
     ) -> PageState:
-        """The page state of ``user`` seeing ``items`` with this past."""
+        """The page state of ``user`` seeing ``items`` with this past.
+
+        ``own``: the user's ratings of page items that the catalog statistics count (a
+        training page's positives, when the targets are part of the statistics); their
+        views leave them out (:meth:`CatalogView.view`), so a training page shows its
+        items as a held-out page does.
+        """
+        rater_all = self.offsets.for_history(hist_items, hist_ratings)  # every past rating
         if self.n_history is not None:
             keep = max(len(hist_items) - self.n_history, 0)
             hist_items, hist_ratings = hist_items[keep:], hist_ratings[keep:]
@@ -248,7 +269,10 @@ class StepContext:
             self.n_similar,
             self.max_rating,
         )
-        views = self.view.views(items, sim, self.taste.for_history(hist_items, hist_ratings, items))
+        minus = None if not own else [own.get(int(i)) for i in items]
+        views = self.view.views(
+            items, sim, self.taste.for_history(hist_items, hist_ratings, items), minus
+        )
         recent = [
             _line(self.titles[i], r, self.max_rating)
             for i, r in zip(
@@ -267,6 +291,7 @@ class StepContext:
             rater=self.taste.bias_for_history(hist_items, hist_ratings),
             history=tuple(int(i) for i in hist_items),
             history_ratings=tuple(float("nan") if r is None else float(r) for r in hist_ratings),
+            rater_all=rater_all,
         )
 
 
@@ -325,6 +350,8 @@ def from_impressions(
             page = 1 if k == 0 or sess[k] != sess[k - 1] else pages[-1] + 1
             pages.append(page)
             before = past[past["timestamp"] < r.timestamp]
+            clicked = [int(i) for i in r.clicked]
+            ratings = [rating_of.get((u, i), np.nan) for i in clicked]
             states.append(
                 ctx.state(
                     u,
@@ -333,6 +360,7 @@ def from_impressions(
                     before["item_id"].tolist(),
                     before["rating"].tolist(),
                     int(sess[k]),
+                    own=_own(ctx, u, clicked, ratings),
                 )
             )
         for k, r in enumerate(rows):
@@ -362,6 +390,12 @@ def from_impressions(
                 )
             )
     return steps
+
+
+def _own(ctx: StepContext, user: int, items, ratings) -> dict[int, float] | None:
+    """The positives ``items`` whose ``ratings`` the statistics of ``ctx`` count."""
+    hit = ctx.counted(user, items)
+    return {int(i): float(r) for i, r, h in zip(items, ratings, hit) if h} or None
 
 
 def _sessions(session_ids: Sequence[int], times: Sequence[int], gap: int) -> np.ndarray:
@@ -407,6 +441,10 @@ def from_ratings(
         pages_per_session: Pages after which a session ends (also the rule without time).
         max_pages_per_user: Keep only each user's last pages (states still see all the past).
         seed: Sampling seed.
+
+    A positive whose rating the context's statistics count (the targets are part of its
+    history) is shown without it (:meth:`StepContext.state`'s ``own``): else a rarely rated
+    item's mean holds the very rating to predict, which a held-out page never does.
     """
     rng = np.random.default_rng(seed)
     targets = targets if targets is not None else dataset.interactions
@@ -472,6 +510,7 @@ def from_ratings(
                 h_items + items[:a].tolist(),
                 h_ratings + ratings[:a].tolist(),
                 sess[k],
+                own=_own(ctx, u, items[a:b], ratings[a:b]),
             )
             last = k + 1 == len(cuts) or sess[k + 1] != sess[k]
             action = PageAction(

@@ -112,9 +112,7 @@ def evaluate_next_items(
 
     if getattr(model, "item_tower", None) is None:
         return {}
-    use = [
-        s for s in steps if s.state.history and any(d.watch for d in s.action.decisions)
-    ]
+    use = [s for s in steps if s.state.history and any(d.watch for d in s.action.decisions)]
     if not use:
         return {}
     pop = np.asarray(popularity, dtype=np.float64)

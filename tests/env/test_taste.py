@@ -119,3 +119,37 @@ def test_compact_state_is_shorter_and_keeps_the_evidence():
     assert compact_memory("I disliked Up (2009) based on my review score of 1.5") == (
         'disliked "Up (2009)" 1.5'
     )
+
+
+def test_hand_computed_long_run_offset():
+    """Every rating counts, against the item means, damped by pseudo-ratings at offset 0."""
+    from alignuser.env.taste import RaterOffsets
+
+    ro = RaterOffsets([3.0, 4.0, None, 2.0], n_users=3, damping=5.0)
+    # user 0: +2, -2, unknown mean (skipped), +2 -> 2 / (3 + 5); user 1: +1 -> 1 / 6
+    ro.add([0, 0, 0, 0, 1, 9], [0, 1, 2, 3, 1, 0], [5, 2, 4, 4, 5, 5])  # row 9: ignored
+    assert ro.offsets([0, 1, 2]) == [0.25, 0.17, None]
+    assert ro.for_history([0, 1, 2, 3], [5, 2, 4, 4]) == 0.25
+    assert ro.for_history([0, 1], [None, float("nan")]) is None  # unrated is not a rating
+    ro.add([2], [0], [1.0])
+    assert ro.offsets([2]) == [-0.33]
+
+
+def test_states_carry_the_window_and_the_long_run_offset():
+    """``rater`` reads the last ``n_history`` ratings, ``rater_all`` every one before the step."""
+    from alignuser.data.synthetic import SyntheticWorld
+    from alignuser.training.trajectories import StepContext
+
+    ds = SyntheticWorld(n_users=30, n_items=40, seed=0).dataset(n_sessions_per_user=2, seed=1)
+    ctx = StepContext(ds, ds.interactions, n_history=3)
+    user = int(ds.interactions.df["user_id"].value_counts().index[0])
+    g = ds.interactions.df[ds.interactions.df["user_id"] == user].sort_values("timestamp")
+    items, ratings = g["item_id"].tolist(), g["rating"].tolist()
+    assert len(items) > 6
+    st = ctx.state(user, 1, [0, 1], items, ratings)
+    means = np.array(ctx.view.damped_means, dtype=float)
+    diffs = np.asarray(ratings) - means[items]
+    assert st.rater_all == pytest.approx(diffs.sum() / (len(diffs) + 5.0), abs=0.006)
+    assert st.rater == ctx.taste.bias_for_history(items[-3:], ratings[-3:])
+    assert st.rater_all != pytest.approx(ctx.offsets.for_history(items[-3:], ratings[-3:]))
+    assert ctx.state(user, 1, [0], [], []).rater_all is None

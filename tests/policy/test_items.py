@@ -223,3 +223,56 @@ def test_a_tower_refuses_another_catalog():
     with pytest.raises(ValueError, match="12 items, dataset 'x' has 30"):
         check_catalog(pm, 30, "dataset 'x'")
     check_catalog(object(), 30)  # policies without a tower pass
+
+
+def test_rating_parts_add_up_and_calibration_applies():
+    import torch
+
+    pm = _model(_space())
+    with torch.no_grad():
+        pm.cue_head.items.weight[1:, 2] = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
+    states = [_state(), _state(items=(2, 6, 8))]
+    parts = pm.rating_parts(states)
+
+    def soft(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    p = np.concatenate([s.rating for s in pm.score(states)])
+    np.testing.assert_allclose(soft(parts["lm"] + parts["cues"]), p, atol=1e-5)
+    pops = np.array([v.popularity for s in states for v in s.items])
+    np.testing.assert_allclose(parts["cues"][:, 4], 2.0 * pops, atol=1e-5)
+    bias = [0.3, 0.0, -0.2, 0.1, 0.0]
+    pm.calibration = {"rating_scale": 0.5, "rating_cue_scale": 2.0, "rating_bias": bias}
+    p2 = np.concatenate([s.rating for s in pm.score(states)])
+    want = soft(0.5 * parts["lm"] + 2.0 * parts["cues"] + np.array(bias))
+    np.testing.assert_allclose(p2, want, atol=1e-5)
+
+
+def test_rating_calibration_weighs_each_part_by_what_it_predicts():
+    """Held-out ratings drawn from the cue part alone, an LM part of pure noise: the fit
+    keeps the cue part's weight near 1 and weighs the LM part down to near 0."""
+    from types import SimpleNamespace
+
+    from alignuser.env.actions import ItemDecision, PageAction
+    from alignuser.training.evaluate import calibrate_rating
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    cues = np.outer(rng.normal(0, 1, n), [-2.0, -1.0, 0.0, 1.0, 2.0])
+    noise = rng.normal(0, 1.0, (n, 5))
+    pr = np.exp(cues - cues.max(1, keepdims=True))
+    pr /= pr.sum(1, keepdims=True)
+    ratings = [int(rng.choice(5, p=row)) + 1 for row in pr]
+    steps = [
+        SimpleNamespace(state=None, action=PageAction((ItemDecision(k, True, r),), exit=False))
+        for k, r in enumerate(ratings)
+    ]
+    parts = {"lm": noise.astype(np.float32), "cues": cues.astype(np.float32)}
+    model = SimpleNamespace(rating_parts=lambda states, batch_size=64: parts)
+    cal = calibrate_rating(model, steps, [1.0, 2.0, 3.0, 4.0, 5.0], rating_mse=4.0)
+    assert abs(cal["rating_cue_scale"] - 1.0) < 0.2, cal
+    assert abs(cal["rating_scale"]) < 0.15, cal
+    assert cal["rating_rmse_after"] < cal["rating_rmse_before"] - 0.02 and cal["rating_n"] == n
+    few = calibrate_rating(model, steps[:10], [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert few == {}  # too few ratings to weigh anything

@@ -41,6 +41,9 @@ def test_page_cues_by_hand():
     assert c["rater"] == pytest.approx([-0.2, -0.2])  # rating points / half the scale
     assert c["position"] == pytest.approx([0.0, 0.1]) and c["page"] == pytest.approx([0.4, 0.4])
     assert page_cues(_state(rater=None))[:, CUE_NAMES.index("rater")].tolist() == [0.0, 0.0]
+    assert c["rater_all"] == [0.0, 0.0]  # unknown long-run offset
+    long_run = page_cues(_state(rater_all=0.6))[:, CUE_NAMES.index("rater_all")]
+    assert long_run.tolist() == pytest.approx([0.3, 0.3])
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +103,25 @@ def test_head_shifts_scores_and_survives_a_checkpoint(pair, small_steps, tmp_pat
         load_policy_model(tmp_path / "ck")
 
 
+def _pages_of_means(rng, n_pages: int):
+    """Pages of 4 Drama items with item means drawn uniformly in 1..5: ``(state, means)``."""
+    for k in range(n_pages):
+        means = rng.uniform(1, 5, 4)
+        items = tuple(
+            ItemView(10 * k + j, "t", ("Drama",), mean_rating=float(m), popularity=0.5)
+            for j, m in enumerate(means)
+        )
+        yield PageState(k, "A viewer.", 1, items, max_rating=5), means
+
+
 def test_fit_recovers_a_known_logistic_rule():
     """Watch ~ sigmoid(2.5 mean - 1.5 position - 0.5): the fit finds those signs and sizes."""
     from alignuser.env.actions import ItemDecision, PageAction
 
     rng = np.random.default_rng(0)
     states, actions = [], []
-    for k in range(600):
-        means = rng.uniform(1, 5, 4)
-        items = tuple(
-            ItemView(10 * k + j, "t", ("Drama",), mean_rating=float(m), popularity=0.5)
-            for j, m in enumerate(means)
-        )
-        st = PageState(k, "A viewer.", 1, items, max_rating=5)
+    for st, means in _pages_of_means(rng, 600):
+        items = st.items
         c = page_cues(st)
         p = 1 / (1 + np.exp(-(2.5 * c[:, 0] - 1.5 * c[:, CUE_NAMES.index("position")] - 0.5)))
         watch = rng.random(4) < p
@@ -193,3 +202,50 @@ def test_damped_mean_and_count_cues():
     assert c["log_count"] == pytest.approx([np.log(2) / np.log(1001), 1.0, 0.0])
     taste = view.taste_model(5)
     assert taste.bias_for_history([0], [5.0]) == pytest.approx(round((5.0 - once) / 2, 1))
+
+
+def test_squared_error_term_fits_the_expected_rating():
+    """Ratings skewed by a cue no class logit is linear in: the squared-error term moves the
+    head's expected rating towards the truth, at some cost in likelihood."""
+    from alignuser.env.actions import ItemDecision, PageAction
+
+    rng = np.random.default_rng(1)
+    states, actions = [], []
+    for st, means in _pages_of_means(rng, 400):
+        items = st.items
+        # mostly the mean, a fifth of the time a 1 or a 5 at random: a heavy-tailed spread
+        wild = rng.random(4) < 0.2
+        r = np.where(wild, rng.choice([1, 5], 4), np.clip(np.round(means), 1, 5)).astype(int)
+        decisions = tuple(ItemDecision(it.item_id, True, int(x)) for it, x in zip(items, r))
+        states.append(st)
+        actions.append(PageAction(decisions, exit=False))
+    plain = fit_cue_head(make_cue_head(5), states, actions)
+    sq = fit_cue_head(make_cue_head(5), states, actions, rating_mse=20.0)
+    assert sq["rating_mse"] < plain["rating_mse"] - 1e-3
+    assert sq["rating_nll"] >= plain["rating_nll"] - 1e-4  # the CE-only fit has the best NLL
+
+
+def test_bc_loss_adds_the_weighted_squared_error_of_watched_items():
+    from types import SimpleNamespace
+
+    import torch
+
+    from alignuser.policy.cues import rating_sq_error
+    from alignuser.training.losses import bc_loss
+
+    g = torch.Generator().manual_seed(0)
+    out = {
+        "watch": torch.randn(2, 3, 2, generator=g),
+        "rating": torch.randn(2, 3, 5, generator=g),
+        "exit": torch.randn(2, 2, generator=g),
+    }
+    rating = torch.tensor([[4, -1, 0], [2, 3, -1]])  # -1: skipped, no rating
+    batch = SimpleNamespace(
+        item_mask=torch.ones(2, 3, dtype=torch.bool),
+        targets={"watch": (rating >= 0).long(), "rating": rating, "exit": torch.tensor([0, 1])},
+    )
+    v = torch.tensor([1.0, 2.0, 3.0, 3.8, 5.0])
+    extra = bc_loss(out, batch, v, 2.0) - bc_loss(out, batch)
+    want = 2.0 * rating_sq_error(out["rating"][rating >= 0], rating[rating >= 0], v)
+    assert float(extra) == pytest.approx(float(want), rel=1e-5) and float(want) > 0
+    assert float(bc_loss(out, batch, None, 2.0)) == pytest.approx(float(bc_loss(out, batch)))

@@ -186,8 +186,15 @@ def test_a_frozen_cue_head_stays_at_its_convex_fit(subset, tmp_path):
     train_on_steps(cfg, train, valid, tmp_path / "frozen")
     got = load_policy_model(tmp_path / "frozen" / "policy").cue_head
     head = make_cue_head(got.n_ratings, len(cue_names()))
-    fit_cue_head(head, [s.state for s in train], [s.action for s in train])
-    # the same convex fit, compared by what it predicts: the cues are nearly collinear
+    values = load_policy_model(tmp_path / "frozen" / "policy").rating_values.tolist()
+    fit_cue_head(
+        head,
+        [s.state for s in train],
+        [s.action for s in train],
+        rating_values=values if len(values) == got.n_ratings else None,
+        rating_mse=cfg.rating_mse,
+    )
+    # the same fit (the trainer's objective, squared-error term included), compared by what it predicts: the cues are nearly collinear
     # (mean, mean_damped, log_count), so L-BFGS under another thread count lands on other
     # weights with the same logits
     x = torch.from_numpy(np.concatenate([page_cues(s.state) for s in train]))
@@ -198,8 +205,8 @@ def test_a_frozen_cue_head_stays_at_its_convex_fit(subset, tmp_path):
     )
     train_on_steps(unfrozen, train, valid, tmp_path / "j")
     moved = load_policy_model(tmp_path / "j" / "policy").cue_head
-    with torch.no_grad():  # trained with the LM
-        assert (moved(x) - head(x)).abs().max() > 0.03, (moved(x) - head(x)).abs().max()
+    with torch.no_grad():  # trained with the LM: moves twice the frozen tolerance at least
+        assert (moved(x) - head(x)).abs().max() > 0.012, (moved(x) - head(x)).abs().max()
 
 
 def test_half_star_ratings_give_class_values_and_expectations_on_their_scale(
