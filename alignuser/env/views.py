@@ -90,21 +90,25 @@ class CatalogView:
         """
         i = int(item_id)
         if minus is not None and self.counts[i] > 0:  # NaN: an unrated interaction
-            return self._without(i, float(minus), similar, taste)
+            mean, pop, count, damped = self._stats_without(i, float(minus))
+        else:
+            mean, pop = self.mean_ratings[i], float(self.popularity[i])
+            count, damped = self.counts[i], self.damped_means[i]
         return ItemView(
             item_id=i,
             title=self.titles[i],
             genres=self.genres[i],
             year=self.years[i],
-            mean_rating=self.mean_ratings[i],
-            popularity=float(self.popularity[i]),
+            mean_rating=mean,
+            popularity=pop,
             similar=tuple(similar),
             taste=taste,
-            count=self.counts[i],
-            damped_mean=self.damped_means[i],
+            count=count,
+            damped_mean=damped,
         )
 
-    def _without(self, i: int, r: float, similar, taste) -> ItemView:
+    def _stats_without(self, i: int, r: float) -> tuple:
+        """``(mean_rating, popularity, count, damped_mean)`` of item ``i`` less rating ``r``."""
         n = self.counts[i] - 1
         mean = (self._mr[i] * (n + 1) - r) / n if n > 0 else np.nan
         if np.isnan(r):  # an unrated interaction: one fewer, the mean is the raters'
@@ -116,17 +120,11 @@ class CatalogView:
         lo, hi = np.searchsorted(self._sorted_pop, [n, n + 0.5])
         rank = lo + (hi - lo + 2) / 2
         pct = round(float((rank - 1) / max(self.n_items - 1, 1)), 2)
-        return ItemView(
-            item_id=i,
-            title=self.titles[i],
-            genres=self.genres[i],
-            year=self.years[i],
-            mean_rating=round(float(mean), 2) if known else None,
-            popularity=pct,
-            similar=tuple(similar),
-            taste=taste,
-            count=n,
-            damped_mean=None if np.isnan(damped) else round(float(damped), 3),
+        return (
+            round(float(mean), 2) if known else None,
+            pct,
+            n,
+            None if np.isnan(damped) else round(float(damped), 3),
         )
 
     def views(
