@@ -243,6 +243,28 @@ def rating_sq_error(logits, target, values) -> Any:
     return ((expected - v[target]) / half).pow(2).mean()
 
 
+def _fit_tensors(states: Sequence[PageState], actions: Sequence, space, n_r: int, dev):
+    """``(item cues, exit cues, watch, rating class or -1, exit)`` tensors of a cue-head fit."""
+    import torch
+
+    per = [page_cues(s, space) for s in states]
+    x = np.concatenate(per) if states else np.zeros((0, 1))
+    xe = np.stack([exit_cues(c) for c in per]) if states else np.zeros((0, 2))
+    dec = [d for a in actions for d in a.decisions]
+    if len(dec) != len(x) or not len(x):
+        raise ValueError(f"{len(x)} item cues but {len(dec)} decisions")
+    w = torch.tensor([d.watch for d in dec], dtype=torch.float32)
+    r = torch.tensor(
+        [
+            min(max(int(d.rating), 1), n_r) - 1 if d.watch and d.rating is not None else -1
+            for d in dec
+        ]
+    )
+    ex = torch.tensor([float(a.exit) for a in actions], dtype=torch.float32)
+    xt, w, r = torch.from_numpy(x).to(dev), w.to(dev), r.to(dev)
+    return xt, torch.from_numpy(xe).to(dev), w, r, ex.to(dev)
+
+
 def fit_cue_head(
     head,
     states: Sequence[PageState],
@@ -274,24 +296,8 @@ def fit_cue_head(
     import torch
     import torch.nn.functional as F
 
-    per = [page_cues(s, space) for s in states]
-    x = np.concatenate(per) if states else np.zeros((0, 1))
-    xe = np.stack([exit_cues(c) for c in per]) if states else np.zeros((0, 2))
-    dec = [d for a in actions for d in a.decisions]
-    if len(dec) != len(x) or not len(x):
-        raise ValueError(f"{len(x)} item cues but {len(dec)} decisions")
     n_r = head.n_ratings
-    w = torch.tensor([d.watch for d in dec], dtype=torch.float32)
-    r = torch.tensor(
-        [
-            min(max(int(d.rating), 1), n_r) - 1 if d.watch and d.rating is not None else -1
-            for d in dec
-        ]
-    )
-    ex = torch.tensor([float(a.exit) for a in actions], dtype=torch.float32)
-    dev = head.items.weight.device
-    xt, w, r = torch.from_numpy(x).to(dev), w.to(dev), r.to(dev)
-    xet, ex = torch.from_numpy(xe).to(dev), ex.to(dev)
+    xt, xet, w, r, ex = _fit_tensors(states, actions, space, n_r, head.items.weight.device)
     rated = r >= 0
     opt = torch.optim.LBFGS(head.parameters(), max_iter=200, line_search_fn="strong_wolfe")
     values = torch.tensor(

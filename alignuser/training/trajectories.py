@@ -2,9 +2,10 @@
 
 Every :class:`Step` carries the :class:`~alignuser.env.page.PageState` the simulation would
 build: persona text, the user's most recent memory lines, and per item the memory lines of the
-user's past rated items most similar to it (:func:`similar_memories`, the same function the
-simulation should call). Its ``result`` is the world-model target: what changed in memory and
-the next page (or ``END``)::
+user's past rated items most similar to it (:func:`~alignuser.env.state.similar_memories`, the
+same ranking as the simulation's memory index), built by
+:class:`~alignuser.env.state.StepContext`. Its ``result`` is the world-model target: what
+changed in memory and the next page (or ``END``)::
 
     CHANGES:
     - "I liked Heat (1995) based on my review score of 5"
@@ -42,7 +43,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,11 +50,11 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset
-from alignuser.data.tables import Catalog, Interactions
+from alignuser.data.tables import Interactions
 from alignuser.env.actions import ItemDecision, PageAction, scale_rating
 from alignuser.env.page import PageState
-from alignuser.env.text import memory_line, verdict
-from alignuser.env.views import CatalogView
+from alignuser.env.state import StepContext, similar_memories
+from alignuser.training.targets import compact_result_text, result_text
 
 __all__ = [
     "Step",
@@ -83,226 +83,6 @@ class Step:
     session: int
     timestamp: int
     result_compact: str = ""
-
-
-def similar_memories(
-    encoder,
-    history_items: Sequence[int],
-    history_ratings: Sequence[float],
-    query_items: Sequence[int],
-    titles: Sequence[str],
-    k: int = 2,
-    max_rating: int = 5,
-) -> list[tuple[str, ...]]:
-    """Memory lines of the ``k`` past items most similar to each query item.
-
-    Args:
-        encoder: Any :class:`~alignuser.interfaces.ItemEncoder` (normalised vectors).
-        history_items: Items the user rated before (oldest first).
-        history_ratings: Their ratings (NaN for unrated: "I watched X").
-        query_items: Items on the page.
-        titles: Title per catalog item id.
-        k: Lines per query item.
-        max_rating: Top of the scale (liked / disliked thresholds).
-
-    Returns:
-        One tuple of memory lines per query item, most similar first; the query item itself
-        is never its own neighbour.
-    """
-    if not len(history_items) or k <= 0:
-        return [() for _ in query_items]
-    hist = np.asarray(history_items, dtype=np.int64)
-    sims = (
-        encoder.encode_items(np.asarray(query_items, dtype=np.int64)) @ encoder.encode_items(hist).T
-    )
-    same = np.asarray(query_items)[:, None] == hist[None, :]
-    # the simulation's memory index ranks the same way: similarity rounded to 5 decimals,
-    # ties to the most recent memory (alignuser.memory.index)
-    from alignuser.memory.index import sim_key
-
-    key = sim_key(sims)
-    recency = np.arange(len(hist))
-    out = []
-    for row, excl in zip(key, same):
-        order = np.lexsort((-recency, -row))
-        top = [j for j in order if not excl[j]][:k]
-        out.append(tuple(_line(titles[hist[j]], history_ratings[j], max_rating) for j in top))
-    return out
-
-
-def _line(title: str, rating: float, max_rating: int) -> str:
-    if rating is None or np.isnan(rating):
-        return f"I watched {title}"
-    return memory_line(title, round(float(rating)), max_rating)
-
-
-def result_text(action: PageAction, titles: Sequence[str], next_page: PageState | None) -> str:
-    """World-model target: memory changes of ``action`` then the next page (or ``END``)."""
-    lines = ["CHANGES:"]
-    for d in action.decisions:
-        if d.watch:
-            lines.append("- " + json.dumps(memory_line(titles[d.item_id], d.rating)))
-    if next_page is None:
-        lines.append("END")
-    else:
-        shown = " ; ".join(json.dumps(v.title) for v in next_page.items)
-        lines.append(f"PAGE {next_page.page}: {shown}")
-    return "\n".join(lines)
-
-
-def compact_result_text(
-    action: PageAction, next_page: PageState | None, max_rating: int = 5
-) -> str:
-    """World-model target for models reading the compact state (no titles there).
-
-    Memory changes name the item by its position on the page (``2 liked 4``; ``watched``
-    without a rating), the next page lists each item's genres and popularity decile.
-
-    Example:
-        >>> from alignuser.env.actions import ItemDecision
-        >>> a = PageAction((ItemDecision(5, False), ItemDecision(7, True, 4)), exit=True)
-        >>> print(compact_result_text(a, None))
-        CHANGES: 2 liked 4
-        END
-    """
-    changes = []
-    for i, d in enumerate(action.decisions):
-        if d.watch:
-            if d.rating is None:
-                changes.append(f"{i + 1} watched")
-            else:
-                r = int(d.rating) if float(d.rating).is_integer() else d.rating
-                changes.append(f"{i + 1} {verdict(d.rating, max_rating)} {r}")
-    lines = ["CHANGES: " + (" ; ".join(changes) or "none")]
-    if next_page is None:
-        lines.append("END")
-    else:
-        shown = " ; ".join(
-            f"{' '.join(v.genres) or '-'} {min(int(v.popularity * 10), 9)}" for v in next_page.items
-        )
-        lines.append(f"PAGE {next_page.page}: {shown}")
-    return "\n".join(lines)
-
-
-class StepContext:
-    """What states are built from: catalog statistics, personas and the retrieval encoder.
-
-    Everything is computed from ``history`` (past interactions) only.
-
-    Args:
-        dataset: The dataset (catalog, users, scale).
-        history: Interactions allowed as evidence (the training part).
-        encoder: Retrieval encoder (default :func:`alignuser.memory.encoders.default_encoder`).
-        n_memories: Recent memory lines per state.
-        n_similar: Similar-item memory lines per item.
-        n_history: The most recent past interactions a state may draw on (similar-item
-            memories, taste cue); the simulation seeds each agent's memory with the same
-            number (``population.history_memories``, default 20). ``None``: all.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        history: Interactions,
-        encoder=None,
-        n_memories: int = 3,
-        n_similar: int = 2,
-        n_history: int | None = 20,
-    ):
-        self.max_rating = dataset.scale.max if dataset.scale is not None else 5
-        self.catalog: Catalog = dataset.catalog.with_statistics(history)
-        # the simulation's item lines (alignuser.env.views): same titles, rounding and
-        # popularity percentile, so the policy sees in training what it sees at run time
-        self.view = CatalogView(self.catalog)
-        self.titles = self.view.titles
-        self.popularity = self.catalog.df["popularity"].to_numpy(dtype=float)
-        self.n_memories, self.n_similar = n_memories, n_similar
-        self.n_history = n_history
-        if encoder is None:
-            from alignuser.memory.encoders import default_encoder
-
-            encoder = default_encoder(self.catalog, history)
-        self.encoder = encoder
-        self.personas = _personas(dataset, history)
-        self.taste = self.view.taste_model(self.max_rating)
-        self.offsets = self.view.rater_offsets()
-        # (user, item) pairs the statistics count, as sorted keys user * n_items + item
-        n = max(self.catalog.n_items, 1)
-        h = history.df
-        self._n_keys = n
-        self._counted = np.unique(h["user_id"].to_numpy(np.int64) * n + h["item_id"].to_numpy())
-
-    def counted(self, user: int, item_ids: Sequence[int]) -> np.ndarray:
-        """Whether the catalog statistics count ``user``'s interaction with each item."""
-        keys = int(user) * self._n_keys + np.asarray(item_ids, dtype=np.int64)
-        pos = np.searchsorted(self._counted, keys)
-        pos = np.minimum(pos, max(len(self._counted) - 1, 0))
-        return self._counted[pos] == keys if len(self._counted) else np.zeros(len(keys), bool)
-
-    def state(
-        self,
-        user: int,
-        page: int,
-        items: Sequence[int],
-        hist_items: list[int],
-        hist_ratings: list[float],
-        session: int = 0,
-        own: dict[int, float] | None = None,
-    ) -> PageState:
-        """The page state of ``user`` seeing ``items`` with this past.
-
-        ``own``: the user's ratings of page items that the catalog statistics count (a
-        training page's positives, when the targets are part of the statistics); their
-        views leave them out (:meth:`CatalogView.view`), so a training page shows its
-        items as a held-out page does.
-        """
-        rater_all = self.offsets.for_history(hist_items, hist_ratings)  # every past rating
-        if self.n_history is not None:
-            keep = max(len(hist_items) - self.n_history, 0)
-            hist_items, hist_ratings = hist_items[keep:], hist_ratings[keep:]
-        sim = similar_memories(
-            self.encoder,
-            hist_items,
-            hist_ratings,
-            items,
-            self.titles,
-            self.n_similar,
-            self.max_rating,
-        )
-        minus = None if not own else [own.get(int(i)) for i in items]
-        views = self.view.views(
-            items, sim, self.taste.for_history(hist_items, hist_ratings, items), minus
-        )
-        recent = [
-            _line(self.titles[i], r, self.max_rating)
-            for i, r in zip(
-                hist_items[::-1][: self.n_memories], hist_ratings[::-1][: self.n_memories]
-            )
-        ]
-        return PageState(
-            int(user),
-            self.personas.get(int(user), "A movie viewer."),
-            page,
-            views,
-            tuple(recent),
-            (),
-            self.max_rating,
-            session,
-            rater=self.taste.bias_for_history(hist_items, hist_ratings),
-            history=tuple(int(i) for i in hist_items),
-            history_ratings=tuple(float("nan") if r is None else float(r) for r in hist_ratings),
-            rater_all=rater_all,
-        )
-
-
-def _personas(dataset: Dataset, history: Interactions) -> dict[int, str]:
-    try:
-        from alignuser.personas.derive import derive_personas
-        from alignuser.personas.text import render_persona
-    except ImportError:  # pragma: no cover - personas written by another module
-        return {}
-    ps = derive_personas(history, dataset.catalog, dataset.users, dataset.scale)
-    return {int(p.user_id): render_persona(p) for p in ps}
 
 
 def _rating(r: float, max_rating: int, default: int) -> int:
@@ -450,18 +230,12 @@ def from_ratings(
     targets = targets if targets is not None else dataset.interactions
     hist_df = history.df if history is not None else targets.df.iloc[:0]
     ctx = context or StepContext(dataset, Interactions(pd.concat([hist_df, targets.df])))
-    top, n_items = ctx.max_rating, ctx.catalog.n_items
     weights = np.maximum(ctx.popularity, 0.5) ** popularity_alpha
     weights = weights / weights.sum()
     known = pd.concat([hist_df, targets.df]).groupby("user_id")["item_id"].agg(set).to_dict()
     tg = targets.df.sort_values(["user_id", "timestamp"], kind="stable")
     hg = {int(u): g.sort_values("timestamp", kind="stable") for u, g in hist_df.groupby("user_id")}
-    users = tg["user_id"].unique()
-    recs = {}
-    if recommender is not None and len(users):
-        excl = [np.fromiter(known.get(int(u), set()), dtype=np.int64) for u in users]
-        top_k = recommender.recommend(np.asarray(users), rec_top_k, excl)
-        recs = {int(u): row[row >= 0] for u, row in zip(users, top_k)}
+    recs = _rec_lists(recommender, tg["user_id"].unique(), known, rec_top_k)
     steps: list[Step] = []
     for u, g in tg.groupby("user_id", sort=True):
         u = int(u)
@@ -470,63 +244,26 @@ def from_ratings(
             g["rating"].to_numpy(dtype=float),
             g["timestamp"].to_numpy(),
         )
-        cuts, pos = [], 0
-        while pos < len(items):
-            n = int(rng.integers(1, max_positives + 1))
-            cuts.append((pos, min(pos + n, len(items))))
-            pos += n
-        sess, page_no, s, p = [], [], 0, 0
-        for k, (a, _) in enumerate(cuts):
-            new = k > 0 and (
-                p >= pages_per_session
-                or (times[a] >= 0 and times[a - 1] >= 0 and times[a] - times[a - 1] > session_gap)
-            )
-            if new:
-                s, p = s + 1, 0
-            p += 1
-            sess.append(s)
-            page_no.append(p)
+        cuts = _page_cuts(rng, len(items), max_positives)
+        sess, page_no = _page_sessions(cuts, times, pages_per_session, session_gap)
         keep = (
             range(len(cuts))
             if max_pages_per_user is None
             else range(max(0, len(cuts) - max_pages_per_user), len(cuts))
         )
         h = hg.get(u)
-        h_items = h["item_id"].tolist() if h is not None else []
-        h_ratings = h["rating"].tolist() if h is not None else []
-        pages: dict[int, tuple[PageState, PageAction]] = {}
+        past = (h["item_id"].tolist(), h["rating"].tolist()) if h is not None else ([], [])
         exclude = known.get(u, set())
+        sampler = _Negatives(rng, weights, exclude, recs.get(u), rec_fraction, ctx.catalog.n_items)
+        pages: dict[int, tuple[PageState, PageAction]] = {}
         for k in keep:
             a, b = cuts[k]
-            n_neg = page_size - (b - a)
-            negs = _negatives(rng, n_neg, weights, exclude, recs.get(u), rec_fraction, n_items)
-            shown = [*items[a:b].tolist(), *negs]
-            rng.shuffle(shown)
-            pos_r = {int(i): _rating(r, top, top) for i, r in zip(items[a:b], ratings[a:b])}
-            state = ctx.state(
-                u,
-                page_no[k],
-                shown,
-                h_items + items[:a].tolist(),
-                h_ratings + ratings[:a].tolist(),
-                sess[k],
-                own=_own(ctx, u, items[a:b], ratings[a:b]),
-            )
             last = k + 1 == len(cuts) or sess[k + 1] != sess[k]
-            action = PageAction(
-                tuple(
-                    ItemDecision(int(i), True, pos_r[int(i)])
-                    if int(i) in pos_r
-                    else ItemDecision(int(i), False)
-                    for i in shown
-                ),
-                exit=last,
-            )
-            pages[k] = (state, action)
+            page = (page_no[k], sess[k], last)
+            pages[k] = _rating_page(ctx, u, page, items, ratings, (a, b), past, page_size, sampler)
         for k in keep:
             state, action = pages[k]
-            last = action.exit
-            nxt = None if last or (k + 1) not in pages else pages[k + 1][0]
+            nxt = None if action.exit or (k + 1) not in pages else pages[k + 1][0]
             steps.append(
                 Step(
                     state,
@@ -539,6 +276,88 @@ def from_ratings(
                 )
             )
     return steps
+
+
+def _rec_lists(recommender, users, known: dict, top_k: int) -> dict[int, np.ndarray]:
+    """Each user's top ``top_k`` of ``recommender`` (known items excluded); ``{}`` without."""
+    if recommender is None or not len(users):
+        return {}
+    excl = [np.fromiter(known.get(int(u), set()), dtype=np.int64) for u in users]
+    top = recommender.recommend(np.asarray(users), top_k, excl)
+    return {int(u): row[row >= 0] for u, row in zip(users, top)}
+
+
+def _page_cuts(rng, n: int, max_positives: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each page's positives: ``1..max_positives`` of the next ratings."""
+    cuts, pos = [], 0
+    while pos < n:
+        k = int(rng.integers(1, max_positives + 1))
+        cuts.append((pos, min(pos + k, n)))
+        pos += k
+    return cuts
+
+
+def _page_sessions(cuts, times, pages_per_session: int, session_gap: int):
+    """``(session, page number)`` of each page: a gap or the page cap starts a session."""
+    sess, page_no, s, p = [], [], 0, 0
+    for k, (a, _) in enumerate(cuts):
+        new = k > 0 and (
+            p >= pages_per_session
+            or (times[a] >= 0 and times[a - 1] >= 0 and times[a] - times[a - 1] > session_gap)
+        )
+        if new:
+            s, p = s + 1, 0
+        p += 1
+        sess.append(s)
+        page_no.append(p)
+    return sess, page_no
+
+
+class _Negatives:
+    """One user's negative sampler (see :func:`_negatives`)."""
+
+    def __init__(self, rng, weights, exclude, rec_items, rec_fraction, n_items):
+        self.rng, self.weights, self.exclude = rng, weights, exclude
+        self.rec_items, self.rec_fraction, self.n_items = rec_items, rec_fraction, n_items
+
+    def draw(self, n: int) -> list[int]:
+        """``n`` items the user never interacted with."""
+        return _negatives(
+            self.rng, n, self.weights, self.exclude, self.rec_items, self.rec_fraction,
+            self.n_items,
+        )  # fmt: skip
+
+
+def _rating_page(ctx, u, page, items, ratings, span, past, page_size, sampler):
+    """The state and human action of one rating-log page.
+
+    ``page``: ``(page number, session, last of its session)``; ``span``: the positives'
+    ``(start, end)`` in the user's ``items`` / ``ratings``; ``past``: the history before
+    the targets ``(items, ratings)``.
+    """
+    (a, b), top = span, ctx.max_rating
+    shown = [*items[a:b].tolist(), *sampler.draw(page_size - (b - a))]
+    sampler.rng.shuffle(shown)
+    pos_r = {int(i): _rating(r, top, top) for i, r in zip(items[a:b], ratings[a:b])}
+    state = ctx.state(
+        u,
+        page[0],
+        shown,
+        past[0] + items[:a].tolist(),
+        past[1] + ratings[:a].tolist(),
+        page[1],
+        own=_own(ctx, u, items[a:b], ratings[a:b]),
+    )
+    action = PageAction(
+        tuple(
+            ItemDecision(int(i), True, pos_r[int(i)])
+            if int(i) in pos_r
+            else ItemDecision(int(i), False)
+            for i in shown
+        ),
+        exit=page[2],
+    )
+    return state, action
 
 
 def _negatives(rng, n, weights, exclude, rec_items, rec_fraction, n_items) -> list[int]:

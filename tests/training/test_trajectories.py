@@ -77,7 +77,7 @@ def test_a_positive_is_shown_without_its_own_rating(small_dataset):
     item is, without the user's own rating in mean, count and popularity; negatives, and
     positives the statistics do not count (validation pages), keep the catalog's view."""
     from alignuser.data.tables import Interactions
-    from alignuser.training.trajectories import StepContext
+    from alignuser.env.state import StepContext
 
     inter = small_dataset.interactions
     df = inter.df
