@@ -242,7 +242,7 @@ def _check_train(scenario: Scenario, add) -> None:
         return
     from pydantic import ValidationError
 
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
     try:
         TrainConfig.model_validate({"seed": scenario.seed, **scenario.train})

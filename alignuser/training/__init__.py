@@ -1,19 +1,24 @@
 """Training the AlignUSER policy: trajectories, world model, counterfactuals, reflections.
 
+* :mod:`~alignuser.training.config`: ``TrainConfig`` (the scenario's ``train:`` section).
+* :mod:`~alignuser.training.prepare`: train / validation steps from a dataset.
 * :mod:`~alignuser.training.trajectories`: ``(state, action, next state)`` steps from
-  impression logs or rating logs, and :func:`similar_memories` (retrieval shared with the
-  simulation).
+  impression logs or rating logs (states by :class:`alignuser.env.state.StepContext`);
+  :mod:`~alignuser.training.targets`: their world-model targets.
 * :mod:`~alignuser.training.counterfactual`: ``K`` legal alternatives to a human action.
 * :mod:`~alignuser.training.reflectors`: template (offline) and chat-model reflectors.
 * :mod:`~alignuser.training.losses`: BC, action log-probability, pairwise ranking.
 * :mod:`~alignuser.training.worldmodel` / :mod:`~alignuser.training.evaluate`: metrics.
-* :mod:`~alignuser.training.trainer`: ``TrainConfig`` and ``train`` (both stages).
+* :mod:`~alignuser.training.run` (model, optimizer, resume point) and
+  :mod:`~alignuser.training.trainer` (``train``, both stages).
 
-Heavy libraries (torch, transformers) load only when training or scoring starts.
+The names below load on first use: importing the package (or ``TrainConfig`` alone, as the
+scenario does) loads neither pandas nor torch.
 """
 
-from alignuser.training.trainer import TrainConfig, TrainingInterrupted, train, train_on_steps
-from alignuser.training.trajectories import Step, from_impressions, from_ratings, similar_memories
+from __future__ import annotations
+
+import importlib
 
 __all__ = [
     "Step",
@@ -25,3 +30,21 @@ __all__ = [
     "train",
     "train_on_steps",
 ]
+
+_HOMES = {
+    "Step": "trajectories",
+    "TrainConfig": "config",
+    "TrainingInterrupted": "trainer",
+    "from_impressions": "trajectories",
+    "from_ratings": "trajectories",
+    "similar_memories": "trajectories",
+    "train": "trainer",
+    "train_on_steps": "trainer",
+}
+
+
+def __getattr__(name: str):
+    """The public names, imported from their modules on first use."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"alignuser.training.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'alignuser.training' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 A scenario whose policy checkpoint is ``auto`` gets the learned AlignUSER policy trained on
 its own data: the dataset and the training part of its split, with the scenario's ``train:``
-settings and seed (:class:`~alignuser.training.trainer.TrainConfig`). The result is cached,
+settings and seed (:class:`~alignuser.training.config.TrainConfig`). The result is cached,
 so the second run of the same scenario loads it in a second:
 
 * the cache folder is ``$ALIGNUSER_CACHE`` when set, else ``$XDG_CACHE_HOME/alignuser``,
@@ -60,7 +60,7 @@ def train_config(scenario, **extra: Any):
     from pydantic import ValidationError
 
     from alignuser.errors import ScenarioError
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
     try:
         return TrainConfig.model_validate({"seed": scenario.seed, **scenario.train, **extra})

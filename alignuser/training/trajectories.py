@@ -261,21 +261,29 @@ def from_ratings(
             last = k + 1 == len(cuts) or sess[k + 1] != sess[k]
             page = (page_no[k], sess[k], last)
             pages[k] = _rating_page(ctx, u, page, items, ratings, (a, b), past, page_size, sampler)
-        for k in keep:
-            state, action = pages[k]
-            nxt = None if action.exit or (k + 1) not in pages else pages[k + 1][0]
-            steps.append(
-                Step(
-                    state,
-                    action,
-                    result_text(action, ctx.titles, nxt),
-                    u,
-                    sess[k],
-                    int(times[cuts[k][0]]),
-                    compact_result_text(action, nxt, ctx.max_rating),
-                )
-            )
+        starts = [int(times[cuts[k][0]]) for k in keep]
+        steps += _page_steps(ctx, u, pages, list(keep), [sess[k] for k in keep], starts)
     return steps
+
+
+def _page_steps(ctx, u: int, pages: dict, keep: list, sess: list, times: list) -> list[Step]:
+    """One user's kept pages as steps, each next state the next kept page of its session."""
+    out = []
+    for k, s, t in zip(keep, sess, times):
+        state, action = pages[k]
+        nxt = None if action.exit or (k + 1) not in pages else pages[k + 1][0]
+        out.append(
+            Step(
+                state,
+                action,
+                result_text(action, ctx.titles, nxt),
+                u,
+                s,
+                t,
+                compact_result_text(action, nxt, ctx.max_rating),
+            )
+        )
+    return out
 
 
 def _rec_lists(recommender, users, known: dict, top_k: int) -> dict[int, np.ndarray]:
@@ -322,18 +330,15 @@ class _Negatives:
 
     def draw(self, n: int) -> list[int]:
         """``n`` items the user never interacted with."""
-        return _negatives(
-            self.rng, n, self.weights, self.exclude, self.rec_items, self.rec_fraction,
-            self.n_items,
-        )  # fmt: skip
+        rec, frac = self.rec_items, self.rec_fraction
+        return _negatives(self.rng, n, self.weights, self.exclude, rec, frac, self.n_items)
 
 
 def _rating_page(ctx, u, page, items, ratings, span, past, page_size, sampler):
     """The state and human action of one rating-log page.
 
     ``page``: ``(page number, session, last of its session)``; ``span``: the positives'
-    ``(start, end)`` in the user's ``items`` / ``ratings``; ``past``: the history before
-    the targets ``(items, ratings)``.
+    ``(start, end)`` in ``items``; ``past``: ``(items, ratings)`` before the targets.
     """
     (a, b), top = span, ctx.max_rating
     shown = [*items[a:b].tolist(), *sampler.draw(page_size - (b - a))]

@@ -23,7 +23,8 @@ def small_dataset(world):
 
 @pytest.fixture(scope="session")
 def small_steps(small_dataset):
-    from alignuser.training.trainer import TrainConfig, prepare_steps
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.prepare import prepare_steps
 
     return prepare_steps(TrainConfig(), small_dataset)
 
@@ -31,7 +32,7 @@ def small_steps(small_dataset):
 @pytest.fixture(scope="session")
 def micro_model(small_steps):
     from alignuser.policy.model import PolicyModel
-    from alignuser.training.trainer import corpus_texts
+    from alignuser.training.run import corpus_texts
 
     train, _ = small_steps
     corpus = [t for s in train for t in corpus_texts(s)]

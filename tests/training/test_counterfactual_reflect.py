@@ -154,10 +154,10 @@ def test_tiny_vocabulary_covers_compact_reflections(small_steps):
     """Every word a compact reflection uses is in a trained tiny base's vocabulary."""
     from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
-    from alignuser.training.trainer import _TEMPLATE_WORDS, corpus_texts
+    from alignuser.training.run import TEMPLATE_WORDS, corpus_texts
 
     train = small_steps[0]
-    corpus = [t for s in train for t in corpus_texts(s)] + [_TEMPLATE_WORDS] * 2
+    corpus = [t for s in train for t in corpus_texts(s)] + [TEMPLATE_WORDS] * 2
     pm = PolicyModel.create("tiny", corpus=corpus, tiny=TinySpec(n_layers=1, d_model=32))
     unk = pm.tokenizer.unk_token_id
     for step in [s for s in train if s.action.watched][:20]:

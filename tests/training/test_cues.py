@@ -50,7 +50,7 @@ def test_page_cues_by_hand():
 def pair(small_steps):
     """The same seeded tiny LM with and without a cue head."""
     from alignuser.policy.model import PolicyModel
-    from alignuser.training.trainer import corpus_texts
+    from alignuser.training.run import corpus_texts
 
     corpus = [t for s in small_steps[0] for t in corpus_texts(s)]
     with_cues = PolicyModel.create("tiny", corpus=corpus, tiny=MICRO, seed=0)

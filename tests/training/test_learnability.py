@@ -72,7 +72,7 @@ def test_the_lm_part_carries_item_identity_beside_the_cue_head(small_dataset, tm
     """With the cue head on, the LM's own part of the watch logit must still learn what only
     item identity tells (it fails if the LM part collapses to chance)."""
     from alignuser.policy.checkpoint import load_policy_model
-    from alignuser.training.trainer import prepare_training
+    from alignuser.training.prepare import prepare_training
 
     cfg = _cfg()
     train, valid, space = prepare_training(cfg, small_dataset)
@@ -90,7 +90,7 @@ def test_the_lm_part_carries_item_identity_beside_the_cue_head(small_dataset, tm
 def test_the_world_model_is_scored_on_the_final_checkpoint(small_dataset, tmp_path):
     """Next-state F1 and next consumed items (beside popularity) of the checkpoint a user
     gets, not only of the stage-1 snapshot."""
-    from alignuser.training.trainer import prepare_training
+    from alignuser.training.prepare import prepare_training
 
     cfg = _cfg(use_wm=True, wm_epochs=1, align_epochs=1, max_steps_per_stage=2,
                wm_eval_steps=4, wm_max_new_tokens=16)  # fmt: skip

@@ -108,7 +108,7 @@ def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
     from alignuser.policy.alignuser_policy import AlignUserPolicy
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.training.evaluate import auc
-    from alignuser.training.trainer import prepare_steps
+    from alignuser.training.prepare import prepare_steps
 
     world = SyntheticWorld(n_users=300, n_items=150, seed=3)
     ds = world.dataset(n_sessions_per_user=5, seed=2)
@@ -144,7 +144,7 @@ def test_learned_policy_recovers_the_true_choice_rule(tmp_path):
 def test_training_sees_only_the_given_interactions(small_dataset):
     """``interactions=`` (the scenario split's train part): its test part never reaches steps."""
     from alignuser.data.splits import temporal_split
-    from alignuser.training.trainer import prepare_steps
+    from alignuser.training.prepare import prepare_steps
 
     split = temporal_split(small_dataset.interactions, 0.3)
     cfg = TrainConfig(source="ratings", max_pages_per_user=4)
@@ -162,7 +162,7 @@ def test_training_on_impressions_stops_at_the_given_interactions():
     """Impression pages after the training part's last interaction never become steps."""
     from alignuser.data.synthetic import SyntheticWorld
     from alignuser.evaluation.next_action import impression_time_split
-    from alignuser.training.trainer import prepare_steps
+    from alignuser.training.prepare import prepare_steps
 
     ds = SyntheticWorld(n_users=30, n_items=60, seed=1).dataset(n_sessions_per_user=3, seed=1)
     _, test_ds, part, cut = impression_time_split(ds, 0.3)
@@ -220,7 +220,7 @@ def test_half_star_ratings_give_class_values_and_expectations_on_their_scale(
     from alignuser.evaluation.baselines import expected_ratings
     from alignuser.policy.alignuser_policy import AlignUserPolicy
     from alignuser.policy.checkpoint import load_policy_model
-    from alignuser.training.trainer import prepare_steps
+    from alignuser.training.prepare import prepare_steps
 
     df = small_dataset.interactions.df.copy()
     fours = np.flatnonzero(df["rating"].to_numpy() == 4.0)

@@ -111,7 +111,8 @@ def test_a_positive_is_shown_without_its_own_rating(small_dataset):
 def test_impression_pages_leave_out_the_counted_clicks(small_dataset):
     """Statistics over every interaction count each page's clicks: a clicked item is shown
     without the user's own interaction, a skipped one as the catalog has it."""
-    from alignuser.training.trajectories import StepContext, from_impressions
+    from alignuser.env.state import StepContext
+    from alignuser.training.trajectories import from_impressions
 
     inter = small_dataset.interactions
     ctx = StepContext(small_dataset, inter)
@@ -130,15 +131,11 @@ def test_training_targets_are_held_out_of_statistics_and_personas(small_dataset,
     """Rating-log pages are built around each user's last (or random) ratings, which the
     statistics behind the page do not count, as a held-out test page's do not."""
     from alignuser.data.tables import Interactions
-    from alignuser.training.trainer import (
-        TrainConfig,
-        _hold_out_targets,
-        _user_rank,
-        prepare_training,
-    )
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.prepare import _user_rank, hold_out_targets, prepare_training
 
     inter = small_dataset.interactions
-    known, targets = _hold_out_targets(inter, 3, 2, how, seed=0)
+    known, targets = hold_out_targets(inter, 3, 2, how, seed=0)
     assert len(known.df) + len(targets.df) == len(inter.df)
     per_user = inter.df.groupby("user_id").size()
     n_t = targets.df.groupby("user_id").size()
@@ -157,7 +154,7 @@ def test_training_targets_are_held_out_of_statistics_and_personas(small_dataset,
     df = inter.df.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
     size = df.groupby("user_id")["user_id"].transform("size").to_numpy()
     rank = _user_rank(df, how, cfg.seed + 7) / size
-    known, targets = _hold_out_targets(Interactions(df[rank < 0.8]), 3, 2, how, seed=cfg.seed)
+    known, targets = hold_out_targets(Interactions(df[rank < 0.8]), 3, 2, how, seed=cfg.seed)
     valid_keys = {(s.user_id, d.item_id) for s in valid for d in s.action.decisions if d.watch}
     assert valid_keys <= key(df[rank >= 0.8]) and valid_keys
     counts = known.df["item_id"].value_counts()
