@@ -238,14 +238,15 @@ def _check_policy(scenario: Scenario, factory, out: Checked, add) -> None:
 
 def _check_train(scenario: Scenario, add) -> None:
     """Every ``train:`` key against ``TrainConfig`` (a typo fails here, not at train time)."""
-    if not scenario.train:
+    given = scenario.train.model_dump(exclude_unset=True)
+    if not given:
         return
     from pydantic import ValidationError
 
     from alignuser.training.config import TrainConfig
 
     try:
-        TrainConfig.model_validate({"seed": scenario.seed, **scenario.train})
+        TrainConfig.model_validate({"seed": scenario.seed, **given})
     except ValidationError as exc:
         for e in exc.errors():
             add("train." + ".".join(map(str, e["loc"])), e["msg"])

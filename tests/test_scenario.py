@@ -46,6 +46,32 @@ def test_nested_list_errors_name_the_index(tmp_path):
         load_scenario(p)
 
 
+def test_a_misspelt_training_key_names_file_and_key(tmp_path):
+    p = write(tmp_path, "train:\n  align_epoch: 2\n  tiny: {n_layrs: 1}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    msg = str(e.value)
+    assert f"{p}: train.align_epoch: unknown key (did you mean 'align_epochs'?)" in msg
+    assert f"{p}: train.tiny.n_layrs: unknown key (did you mean 'n_layers'?)" in msg
+    with pytest.raises(ScenarioError, match=r"train\.batch_size: Input should be greater"):
+        load_scenario(write(tmp_path, "train: {batch_size: 0}\n"))
+
+
+def test_the_training_section_records_the_keys_given(tmp_path):
+    """A run folder's scenario.yaml keeps only the given keys: the scenario's seed still
+    trains, and the cached policy's key reads the same scenario back."""
+    from alignuser.training.auto import policy_key, train_config
+
+    p = write(tmp_path, "seed: 5\ntrain: {lr: 1e-3, tiny: {n_layers: 1}}\n")
+    s = load_scenario(p)
+    assert s.train.lr == 0.001 and s.train.tiny.n_layers == 1 and s.train.seed == 0
+    assert s.model_dump(mode="json")["train"] == {"lr": 0.001, "tiny": {"n_layers": 1}}
+    assert train_config(s).seed == 5
+    back = load_scenario(write(tmp_path, s.to_yaml()))
+    assert policy_key(back) == policy_key(s) and train_config(back).seed == 5
+    assert Scenario().model_dump()["train"] == {}
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load_scenario(write(tmp_path, "a: [1,\n"))

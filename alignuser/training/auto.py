@@ -52,7 +52,10 @@ def cache_dir() -> Path:
 
 
 def train_config(scenario, **extra: Any):
-    """The scenario's ``train:`` section as a validated ``TrainConfig``.
+    """The scenario's ``train:`` section as the ``TrainConfig`` training runs with.
+
+    The keys the scenario gave, the scenario's seed unless ``train.seed`` is one of them,
+    and ``extra`` (run-time switches such as ``progress``) over those.
 
     Raises:
         ScenarioError: Naming every wrong key (``train.<key>: <problem>``) and the file.
@@ -63,7 +66,8 @@ def train_config(scenario, **extra: Any):
     from alignuser.training.config import TrainConfig
 
     try:
-        return TrainConfig.model_validate({"seed": scenario.seed, **scenario.train, **extra})
+        given = scenario.train.model_dump(exclude_unset=True)  # the keys the YAML gave
+        return TrainConfig.model_validate({"seed": scenario.seed, **given, **extra})
     except ValidationError as exc:
         keys = "; ".join(f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         where = scenario.source_file or "scenario"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from alignuser.errors import ScenarioError
 from alignuser.scenario import Scenario
@@ -93,8 +94,13 @@ def test_an_interrupted_training_leaves_no_policy_behind(tmp_path, cache, monkey
 
 
 def test_training_typos_are_named(tmp_path):
-    with pytest.raises(ScenarioError, match="train.use_wn"):
-        auto.train_config(scenario(tmp_path, use_wn=False))
+    # the scenario's own validation names them (train is a TrainConfig)
+    with pytest.raises(ValidationError, match="train.use_wn"):
+        scenario(tmp_path, use_wn=False)
+    s = scenario(tmp_path)
+    s.train.lr = -1.0  # past validation: the training run checks again
+    with pytest.raises(ScenarioError, match="train.lr"):
+        auto.train_config(s)
 
 
 def test_preflight_checks_auto_and_the_train_section(tmp_path):
@@ -105,5 +111,7 @@ def test_preflight_checks_auto_and_the_train_section(tmp_path):
     s.policy.name = "choice"
     with pytest.raises(ScenarioError, match="policy.checkpoint: policy 'choice' takes no"):
         check_scenario(s)
-    with pytest.raises(ScenarioError, match="train.use_wn"):
-        check_scenario(scenario(tmp_path, use_wn=False))
+    bad = scenario(tmp_path)
+    bad.train.batch_size = 0  # past the scenario's validation: preflight checks again
+    with pytest.raises(ScenarioError, match="train.batch_size"):
+        check_scenario(bad)
