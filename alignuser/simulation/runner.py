@@ -36,14 +36,12 @@ from alignuser.simulation.build import (  # noqa: F401  (the run's wiring, re-ex
     prepare,
     trained_policy,
 )
+from alignuser.simulation.entries import FINISHED, judge_entry, merge_shards, run_status
 from alignuser.simulation.outputs import provenance, write_json
 from alignuser.simulation.shards import (  # noqa: F401  (the runtime, re-exported)
-    FINISHED,
-    judge_entry,
     read_events_of,
     run_one,
     run_shard,
-    run_status,
 )
 
 log = logging.getLogger(__name__)
@@ -205,7 +203,7 @@ def _run_recommenders(
     ]
     limit = scenario.resilience.max_failed_share
     if scenario.engine.kind == "ray":
-        from alignuser.simulation.engines import merge_shards, run_ray
+        from alignuser.simulation.engines import run_ray
 
         def done(index: int, entries: list[dict], wall_s: float) -> None:
             spec = scenario.recommenders[index]
