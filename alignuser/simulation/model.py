@@ -40,11 +40,11 @@ import numpy as np
 from alignuser.env.page import PageState
 from alignuser.interfaces import Feedback
 from alignuser.simulation.agent import UserAgent
-from alignuser.simulation.faults import FaultGuard, fallback_action
+from alignuser.simulation.faults import FaultGuard
 from alignuser.simulation.states import PageStates
 from alignuser.simulation.timing import timed
 
-__all__ = ["PopulationModel", "fallback_action"]
+__all__ = ["PopulationModel"]
 
 log = logging.getLogger(__name__)
 
