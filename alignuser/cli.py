@@ -397,9 +397,10 @@ def report(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run folder."),
 ) -> None:
     """Recompute metrics and report.html for a run folder."""
+    from alignuser.evaluation.run_metrics import write_metrics
     from alignuser.scenario import load_scenario
     from alignuser.simulation.integrity import verify_run
-    from alignuser.simulation.runner import finalize, prepare
+    from alignuser.simulation.runner import prepare
 
     scenario_file = run_dir / "scenario.yaml"
     if not scenario_file.exists():
@@ -416,7 +417,7 @@ def report(
             f"{_escape(str(run_dir))}[/yellow]"
         )
     prep = prepare(scenario)
-    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
+    write_metrics(run_dir, prep.catalog, prep.scale.max, scenario)
     failed = _summary(run_dir)
     _console().print(f"Report: [bold]{run_dir / 'report.html'}[/bold]")
     if failed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignuser.memory.base import read_manifest
 from alignuser.memory.encoders import (
     CFItemEncoder,
     CombinedEncoder,
@@ -25,7 +26,7 @@ from alignuser.memory.encoders import (
     default_encoder,
 )
 from alignuser.memory.index import MemoryIndex
-from alignuser.memory.inmemory import InMemoryMemory, read_manifest
+from alignuser.memory.inmemory import InMemoryMemory
 from alignuser.registry import Registry
 
 if TYPE_CHECKING:

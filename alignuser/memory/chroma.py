@@ -29,9 +29,10 @@ Embeddings are the encoder's item vectors (passed explicitly: Chroma's default e
 function downloads a model and fails offline) in an inner-product space, so
 ``similarity = 1 - distance``. Memories not about an item store a zero vector.
 
-Metadata is compact (see ``_metadata``): ``agent_id``, ``item_id``, ``step`` (filterable), the
-text in ``text`` (not a full-text-indexed document) and the other fields packed in ``r``;
-stores written with one key per field and documents are still read.
+Metadata is compact (see :mod:`~alignuser.memory.chroma_layout`): ``agent_id``,
+``item_id``, ``step`` (filterable), the text in ``text`` (not a full-text-indexed document)
+and the other fields packed in ``r``; stores written with one key per field and documents
+are still read.
 
 Record ids are ``"<agent_id>:<n>"`` (``n`` = the agent's ordinal), so shards that own
 disjoint agents can write to one Chroma server without clashing.
@@ -39,7 +40,6 @@ disjoint agents can write to one Chroma server without clashing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
@@ -51,17 +51,24 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from alignuser.interfaces import MemoryRecord
-from alignuser.memory.index import MemoryIndex, sim_key
-from alignuser.memory.inmemory import (
+from alignuser.memory.base import (
+    IndexedMemory,
     read_manifest,
     records_from_frame,
     records_to_frame,
     write_manifest,
 )
+from alignuser.memory.chroma_layout import (
+    copy_collection,
+    metadata,
+    query_direct,
+    record_of,
+    unpack,
+)
+from alignuser.memory.index import MemoryIndex
 
 if TYPE_CHECKING:
-    from alignuser.interfaces import ItemEncoder
+    from alignuser.interfaces import ItemEncoder, MemoryRecord
 
 __all__ = ["ChromaMemory", "default_store_dir"]
 
@@ -80,54 +87,7 @@ def _settings():
     return Settings(anonymized_telemetry=False)
 
 
-def _metadata(r: MemoryRecord, seq: int, n: int) -> dict[str, Any]:
-    """Compact metadata: the filterable keys, the rest packed in ``r``, the text in ``text``.
-
-    Every metadata key is a row in Chroma's SQLite tables and a document is full-text
-    indexed, so fewer keys and no document make adds ~1.3x cheaper; ``agent_id``,
-    ``item_id`` and ``step`` stay separate keys so ``where`` filters can use them.
-    ``r`` is ``"page|seq|n|rating|kind"`` (``rating`` empty when ``None``).
-    """
-    rating = "" if r.rating is None else repr(float(r.rating))
-    md: dict[str, Any] = {
-        "agent_id": int(r.agent_id),
-        "item_id": int(r.item_id),
-        "step": int(r.step),
-        "r": f"{int(r.page)}|{seq}|{n}|{rating}|{r.kind}",
-        "text": r.text,
-    }
-    if r.meta:
-        md["meta"] = json.dumps(r.meta, sort_keys=True)
-    return md
-
-
-def _unpack(md: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a record's metadata (the compact layout or the older one key each)."""
-    if "r" not in md:
-        return md
-    page, seq, n, rating, kind = md["r"].split("|", 4)
-    out = {**md, "page": int(page), "seq": int(seq), "n": int(n), "kind": kind}
-    if rating:
-        out["rating"] = float(rating)
-    return out
-
-
-def _record(md: dict[str, Any], text: str | None) -> MemoryRecord:
-    md = _unpack(md)
-    rating = md.get("rating")
-    return MemoryRecord(
-        int(md["agent_id"]),
-        int(md["item_id"]),
-        md.get("text", text),
-        None if rating is None else float(rating),
-        int(md["page"]),
-        int(md["step"]),
-        str(md["kind"]),
-        json.loads(md["meta"]) if "meta" in md else {},
-    )
-
-
-class ChromaMemory:
+class ChromaMemory(IndexedMemory):
     """Episodic memory stored in a real Chroma collection (embedded or server).
 
     Args:
@@ -261,8 +221,8 @@ class ChromaMemory:
                 include=["metadatas", "documents"], limit=self.batch_size, offset=off
             )
             for md, doc in zip(got["metadatas"], got["documents"]):
-                u = _unpack(md)
-                rows.append((int(u["seq"]), int(u["agent_id"]), int(u["n"]), _record(md, doc)))
+                u = unpack(md)
+                rows.append((int(u["seq"]), int(u["agent_id"]), int(u["n"]), record_of(md, doc)))
         rows.sort(key=lambda t: t[:3])
         self.index.add([t[3] for t in rows])
         logger.info("rebuilt memory index from %s: %d memories", self.location, len(rows))
@@ -303,7 +263,7 @@ class ChromaMemory:
             n = seen.get(a, self.index.count(a))
             seen[a] = n + 1
             ids.append(f"{a}:{n}")
-            metas.append(_metadata(r, seq0 + j, n))
+            metas.append(metadata(r, seq0 + j, n))
         mat, idx = self.index.vectors.lookup(np.array([r.item_id for r in records]))
         emb = mat[idx]
         self._raise_failed()
@@ -393,68 +353,14 @@ class ChromaMemory:
 
         Fetches ``k + slack`` nearest memories so that ties at the cut are ordered by
         recency exactly as the index does; ``base`` memories (not in Chroma) are scored
-        here and merged.
+        here and merged (:func:`~alignuser.memory.chroma_layout.query_direct`).
         """
         if len(agent_ids) != len(query_item_ids):
             raise ValueError(f"{len(agent_ids)} agent ids but {len(query_item_ids)} query items")
         self.flush()
-        vectors = self.index.vectors
-        mat, idx = vectors.lookup(np.asarray(query_item_ids, dtype=np.int64))
-        base: dict[int, list[tuple[int, MemoryRecord]]] = {}  # not in Chroma: scored here
-        for seq, r in enumerate(self.base):
-            if r.item_id >= 0:
-                base.setdefault(int(r.agent_id), []).append((seq, r))
-        out: list[list[MemoryRecord]] = []
-        for a, q, qv in zip(agent_ids, query_item_ids, mat[idx]):
-            if k <= 0:
-                out.append([])
-                continue
-            n = k + slack
-            while True:  # a plain agent filter is ~4x faster than adding item_id >= 0
-                res = self.collection.query(
-                    query_embeddings=qv[None, :],
-                    n_results=n,
-                    where={"agent_id": int(a)},
-                    include=["metadatas", "documents", "distances"],
-                )
-                got = [
-                    (md, doc, d)
-                    for md, doc, d in zip(
-                        res["metadatas"][0], res["documents"][0], res["distances"][0]
-                    )
-                    if int(md["item_id"]) >= 0
-                ]
-                if len(got) >= k + slack or len(res["ids"][0]) < n:
-                    break
-                n *= 2
-            keys = sim_key(1.0 - np.array([d for _, _, d in got], np.float64)).tolist()
-            hits = [
-                (-key, -int(md["step"]), -int(_unpack(md)["seq"]), _record(md, doc))
-                for key, (md, doc, _) in zip(keys, got)
-            ]
-            own = base.get(int(a), [])
-            if own:
-                items = np.array([r.item_id for _, r in own], dtype=np.int64)
-                sims = vectors.similarity(items, np.array([q]), np.zeros(len(own), np.int64))
-                hits += [
-                    (-key, -int(r.step), -seq, r)
-                    for key, (seq, r) in zip(sim_key(sims).tolist(), own)
-                ]
-            hits.sort(key=lambda t: t[:3])
-            out.append([h[3] for h in hits[:k]])
-        return out
-
-    def recent(self, agent_ids: Sequence[int], k: int) -> list[list[MemoryRecord]]:
-        """The ``k`` most recent memories of each agent, newest first."""
-        return self.index.recent(agent_ids, k)
-
-    def count(self, agent_id: int | None = None) -> int:
-        """Number of memories (of one agent, or all)."""
-        return self.index.count(agent_id)
-
-    def records(self) -> list[MemoryRecord]:
-        """All memories in insertion order."""
-        return list(self.index.records)
+        return query_direct(
+            self.collection, self.index.vectors, self.base, agent_ids, query_item_ids, k, slack
+        )
 
     def save(self, path: str | Path) -> None:
         """Persist to the folder ``path`` as an embedded Chroma store plus ``manifest.json``.
@@ -477,21 +383,7 @@ class ChromaMemory:
                 configuration={"hnsw": self.hnsw},
                 metadata={"alignuser": "episodic-memory", "encoder_dim": int(self.encoder.dim)},
             )
-            total = self.collection.count()
-            for off in range(0, total, self.batch_size):
-                got = self.collection.get(
-                    include=["metadatas", "documents", "embeddings"],
-                    limit=self.batch_size,
-                    offset=off,
-                )
-                docs = got["documents"]
-                target.upsert(
-                    ids=got["ids"],
-                    embeddings=got["embeddings"],
-                    metadatas=got["metadatas"],
-                    # stores written before the compact layout keep their documents
-                    documents=docs if docs and any(d is not None for d in docs) else None,
-                )
+            copy_collection(self.collection, target, self.batch_size)
         stored = self.index.records[len(self.base) :]
         records_to_frame(stored).to_parquet(p / self.snapshot_name, index=False)
         write_manifest(p, self.backend, len(stored), self.encoder, collection=self.collection_name)

@@ -27,7 +27,8 @@ import logging
 import time
 from pathlib import Path
 
-from alignuser.simulation.shards import ShardWriter, merge_shards, shard_bounds, shard_key
+from alignuser.simulation.entries import merge_shards
+from alignuser.simulation.shards import ShardWriter, shard_bounds, shard_key
 
 log = logging.getLogger(__name__)
 

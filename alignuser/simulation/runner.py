@@ -5,7 +5,8 @@ training part, build personas, then for each recommender of the scenario: fit it
 training part, give the population fresh memories seeded with each agent's history, and run
 a :class:`~alignuser.simulation.model.PopulationModel` until every session has ended. Every
 recommender faces the same agents with the same seed (common random numbers). Finally the
-macro outcomes, their CIs and a report are written.
+macro outcomes, their CIs and a report are written
+(:func:`~alignuser.evaluation.run_metrics.write_metrics`).
 
 Example:
     >>> from alignuser.scenario import Scenario  # doctest: +SKIP
@@ -22,10 +23,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from alignuser.data.scenario_data import load_data, split_train  # noqa: F401  (re-exported)
-from alignuser.data.tables import Catalog
+from alignuser.evaluation.run_metrics import write_metrics
 from alignuser.scenario import Scenario
 from alignuser.simulation.build import (  # noqa: F401  (the run's wiring, re-exported)
     Prepared,
@@ -36,14 +36,12 @@ from alignuser.simulation.build import (  # noqa: F401  (the run's wiring, re-ex
     prepare,
     trained_policy,
 )
+from alignuser.simulation.entries import FINISHED, judge_entry, merge_shards, run_status
 from alignuser.simulation.outputs import provenance, write_json
 from alignuser.simulation.shards import (  # noqa: F401  (the runtime, re-exported)
-    FINISHED,
-    judge_entry,
     read_events_of,
     run_one,
     run_shard,
-    run_status,
 )
 
 log = logging.getLogger(__name__)
@@ -95,13 +93,35 @@ def run(
             sessions finished of all its sessions (agents x ``sessions_per_agent``); the
             phases ``prepare``, ``fit <label>`` and ``report`` go from 0 to 1.
     """
-    import alignuser
-    from alignuser.errors import AlignUserError
     from alignuser.preflight import check_scenario
-    from alignuser.simulation.integrity import count_outputs
 
     resuming = _manifest is not None
     check_scenario(scenario, check_output=run_dir is None)
+    run_dir = open_run_dir(scenario, run_dir, resuming)
+    manifest = _manifest or new_manifest(scenario)
+    write_json(run_dir / "manifest.json", manifest)
+    t0 = time.perf_counter()
+    prep = _prepare_phase(scenario, manifest, t0, progress)
+    scenario, policy = _policy_phase(scenario, prep, manifest, progress)
+    _run_recommenders(scenario, prep, policy, run_dir, manifest, resuming, progress)
+    _close_manifest(manifest, policy)
+    manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(run_dir / "manifest.json", manifest)
+    if progress is not None:
+        progress("report", 0, 1)
+    write_metrics(run_dir, prep.catalog, prep.scale.max, scenario)
+    if progress is not None:
+        progress("report", 1, 1)
+    return run_dir
+
+
+def open_run_dir(scenario: Scenario, run_dir: str | Path | None, resuming: bool) -> Path:
+    """Create the run folder (a new one when ``run_dir`` is ``None``) with ``scenario.yaml``.
+
+    A resumed run keeps the ``scenario.yaml`` it has.
+    """
+    from alignuser.errors import AlignUserError
+
     run_dir = Path(run_dir) if run_dir else new_run_dir(scenario)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +132,14 @@ def run(
             f"{run_dir}: cannot create the run folder ({exc.strerror or exc}); choose another "
             "with --out or output.dir"
         ) from None
-    manifest = _manifest or {
+    return run_dir
+
+
+def new_manifest(scenario: Scenario) -> dict:
+    """The manifest of a run that starts: versions, machine, provenance, status ``running``."""
+    import alignuser
+
+    return {
         "alignuser": alignuser.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.system()}",
@@ -122,8 +149,10 @@ def run(
         "status": "running",
         "recommenders": {},
     }
-    write_json(run_dir / "manifest.json", manifest)
-    t0 = time.perf_counter()
+
+
+def _prepare_phase(scenario: Scenario, manifest: dict, t0: float, progress) -> Prepared:
+    """:func:`prepare` the run; its time (since ``t0``) and sizes go into the manifest."""
     if progress is not None:
         progress("prepare", 0, 1)
     prep = prepare(scenario)
@@ -135,6 +164,15 @@ def run(
     manifest["max_rating"] = prep.scale.max
     if progress is not None:
         progress("prepare", 1, 1)
+    return prep
+
+
+def _policy_phase(scenario: Scenario, prep: Prepared, manifest: dict, progress):
+    """The run's policy (trained first with ``policy.checkpoint: auto``), noted in the manifest.
+
+    Returns:
+        ``(scenario, policy)``: the scenario names the trained checkpoint after training.
+    """
     if scenario.policy.checkpoint == "auto":
         scenario = trained_policy(scenario, prep, manifest, progress)
     policy = make_policy(scenario, prep)
@@ -143,6 +181,19 @@ def run(
         manifest["policy_calibration"] = policy.calibration
     manifest["status"] = "running"
     manifest["engine"] = scenario.engine.model_dump(mode="json")
+    return scenario, policy
+
+
+def _run_recommenders(
+    scenario: Scenario, prep: Prepared, policy, run_dir: Path, manifest: dict, resuming: bool,
+    progress,
+) -> None:  # fmt: skip
+    """Run the population against every recommender not finished yet (local or on Ray).
+
+    Each recommender's judged entry goes into the manifest, written after each one.
+    """
+    from alignuser.simulation.integrity import count_outputs
+
     todo = [
         i
         for i, spec in enumerate(scenario.recommenders)
@@ -152,7 +203,7 @@ def run(
     ]
     limit = scenario.resilience.max_failed_share
     if scenario.engine.kind == "ray":
-        from alignuser.simulation.engines import merge_shards, run_ray
+        from alignuser.simulation.engines import run_ray
 
         def done(index: int, entries: list[dict], wall_s: float) -> None:
             spec = scenario.recommenders[index]
@@ -170,6 +221,10 @@ def run(
         )
         manifest["recommenders"][spec.display]["outputs"] = count_outputs(run_dir, spec.display)
         write_json(run_dir / "manifest.json", manifest)
+
+
+def _close_manifest(manifest: dict, policy) -> None:
+    """The run's status and the policy's statistics; a failed recommender is logged."""
     if hasattr(policy, "stats"):
         manifest["policy_stats"] = dict(policy.stats)
     manifest["status"] = run_status(manifest["recommenders"])
@@ -180,78 +235,3 @@ def run(
                 entry["status"], entry["failed_sessions"], entry["sessions"],
                 100 * entry["failed_share"], entry["first_error"],
             )  # fmt: skip
-    manifest["total_seconds"] = round(time.perf_counter() - t0, 3)
-    write_json(run_dir / "manifest.json", manifest)
-    if progress is not None:
-        progress("report", 0, 1)
-    finalize(run_dir, prep.catalog, prep.scale.max, scenario)
-    if progress is not None:
-        progress("report", 1, 1)
-    return run_dir
-
-
-def finalize(
-    run_dir: Path, catalog: Catalog, max_rating: int, scenario: Scenario | None = None
-) -> pd.DataFrame:
-    """Compute macro outcomes and write ``metrics.json``, ``metrics.md`` and the report."""
-    from alignuser.evaluation.macro import (
-        macro_outcomes,
-        paired_differences,
-        rank_recommenders,
-        wide,
-    )
-    from alignuser.simulation.outputs import read_events, read_manifest, read_sessions
-
-    events, sessions = read_events(run_dir), read_sessions(run_dir)
-    entries = read_manifest(run_dir).get("recommenders", {})
-    left_out = [
-        {"recommender": k, **{f: e.get(f) for f in ("status", "failed_share", "first_error")}}
-        for k, e in sorted(entries.items())
-        if e.get("status") == "failed"
-    ]
-    genres = [frozenset(g) for g in catalog.df["genres"]]
-    table = macro_outcomes(
-        events, sessions, catalog.n_items, catalog.df["popularity"].to_numpy(float), genres,
-        max_rating, seed=scenario.seed if scenario else 0,
-    )  # fmt: skip
-    dropped = {r["recommender"] for r in left_out}
-    kept = ~sessions["recommender"].isin(dropped)
-    paired = paired_differences(
-        events[~events["recommender"].isin(dropped)], sessions[kept], "watch_rate",
-        seed=scenario.seed if scenario else 0,
-    )  # fmt: skip
-    ranking = rank_recommenders(table, "watch_rate", exclude=sorted(dropped), paired=paired)
-    write_json(
-        run_dir / "metrics.json",
-        {
-            "outcomes": table.to_dict(orient="records"),
-            "ranking": ranking.to_dict(orient="records"),
-            "paired": paired.to_dict(orient="records"),
-            "left_out": left_out,
-        },
-    )
-    md = [
-        "# Macro outcomes (value [95% CI])",
-        "",
-        wide(table).to_markdown(),
-        "",
-        "## Ranking by watch_rate",
-        "",
-        "Recommenders share a rank when the paired 95% CI of their difference (same agents, "
-        "same random numbers, users resampled) contains 0.",
-        "",
-        ranking.to_markdown(index=False),
-    ]
-    for r in left_out:
-        md += [
-            "",
-            f"Left out of the ranking: {r['recommender']} ({r['status']}: "
-            f"{100 * (r['failed_share'] or 0):.0f}% of sessions failed; first error: "
-            f"{r['first_error']})",
-        ]
-    (run_dir / "metrics.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    if scenario is None or scenario.output.report:
-        from alignuser.evaluation.report import write_report
-
-        write_report(run_dir, table, ranking, events, sessions, left_out=left_out)
-    return table

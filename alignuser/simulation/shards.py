@@ -4,8 +4,9 @@
 (its agents, memory restored to a checkpoint when resuming, the policy's LangChain tool),
 steps it until every session has ended with a checkpoint after each step, and returns the
 shard's entry; :func:`run_one` fits the recommender and runs every shard in this process.
-Shards share their bounds, keys and merge rule (:func:`shard_bounds`, :func:`shard_key`,
-:func:`merge_shards`) with the Ray engine (:mod:`~alignuser.simulation.engines`).
+Shards share their bounds and keys (:func:`shard_bounds`, :func:`shard_key`) and the merge
+rule of their entries (:func:`~alignuser.simulation.entries.merge_shards`) with the Ray
+engine (:mod:`~alignuser.simulation.engines`).
 
 Example:
     >>> from alignuser.simulation.shards import run_one  # doctest: +SKIP
@@ -18,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,9 @@ import pandas as pd
 
 from alignuser.scenario import Scenario
 from alignuser.simulation.build import Prepared, make_memory, policy_decider
+from alignuser.simulation.entries import merge_shards
 from alignuser.simulation.outputs import RunWriter
+from alignuser.simulation.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -48,40 +52,6 @@ class ShardWriter(RunWriter):
 
     def __init__(self, run_dir: str | Path, label: str, shard: int):
         super().__init__(run_dir, label, shard)
-
-
-def merge_shards(label: str, name: str, shards: list[dict], wall_s: float) -> dict:
-    """One manifest entry for a recommender from its shards' entries."""
-    pages = sum(s["agent_pages"] for s in shards)
-    parts: dict[str, float] = {}
-    for s in shards:
-        for k, v in s["part_seconds"].items():
-            parts[k] = round(parts.get(k, 0.0) + v, 3)
-    resumed = [s["resumed_from_step"] for s in shards if s["resumed_from_step"] is not None]
-    entry = {
-        "label": label,
-        "name": name,
-        "status": "complete",
-        "resumed_from_step": min(resumed) if resumed else None,
-        "fit_seconds": round(max(s["fit_seconds"] for s in shards), 3),
-        "simulate_seconds": round(wall_s, 3),
-        "steps": max(s["steps"] for s in shards),
-        "agent_pages": pages,
-        "agent_pages_per_second": round(pages / wall_s, 1) if wall_s else None,
-        "unfinished_sessions": sum(s["unfinished_sessions"] for s in shards),
-        "part_seconds": parts,
-        "faults": sum(s["faults"] for s in shards),
-        "fault_list": [f for s in shards for f in s["fault_list"]][:1000],
-        "sessions": sum(s.get("sessions", 0) for s in shards),
-        "failed_sessions": sum(s.get("failed_sessions", 0) for s in shards),
-        "first_error": next((s["first_error"] for s in shards if s.get("first_error")), None),
-    }
-    if len(shards) > 1:
-        entry["shards"] = [
-            {k: s[k] for k in ("shard", "agents", "steps", "faults", "simulate_seconds")}
-            for s in shards
-        ]
-    return entry
 
 
 def _restore_memory(
@@ -152,6 +122,18 @@ def _quiet_gc():
         gc.unfreeze()
 
 
+@dataclass
+class ShardPlace:
+    """Where one shard sits: its recommender, checkpoint key, agents ``lo..hi`` of ``n``."""
+
+    label: str
+    key: str
+    shard: int | None
+    lo: int
+    hi: int
+    n: int
+
+
 def run_shard(
     scenario: Scenario, prep: Prepared, rec_spec, rec, policy, run_dir: Path,
     shard: int | None = None, progress=None, resume: bool = False,
@@ -162,15 +144,13 @@ def run_shard(
         The shard's entry (``steps, agent_pages, faults, fault_list, ...``).
     """
     from alignuser.simulation import checkpoint as ck
-    from alignuser.simulation.model import PopulationModel
-    from alignuser.simulation.social import WordOfMouth, build_graph
 
     label = rec_spec.display
-    key = shard_key(label, shard)
     n = len(prep.agent_users)
     lo, hi = (0, n) if shard is None else shard_bounds(n, scenario.engine.shards)[shard]
-    ck.forget_checkpoints(run_dir, key)
-    ckpt = ck.load_checkpoint(run_dir, key) if resume else None
+    place = ShardPlace(label, shard_key(label, shard), shard, lo, hi, n)
+    ck.forget_checkpoints(run_dir, place.key)
+    ckpt = ck.load_checkpoint(run_dir, place.key) if resume else None
     if ckpt is not None and scenario.session.update_recommender:
         raise RuntimeError(
             f"{label}: cannot resume a run whose recommender learns during the run "
@@ -182,80 +162,15 @@ def run_shard(
     memory = make_memory(scenario, prep.encoder, run_dir, label, shard, history)
     step = ckpt["step"] if ckpt else None
     _restore_memory(memory, prep, run_dir, label, step, range(lo, hi), history)
-    wom = None
-    if scenario.social.graph != "none":
-        matrix = prep.train.to_csr(
-            n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1),
-            n_items=prep.catalog.n_items,
-        )[prep.agent_users]
-        graph = build_graph(
-            scenario.social.graph, len(prep.agent_users), scenario.social.degree,
-            scenario.social.rewire, seed=scenario.seed, user_matrix=matrix,
-        )  # fmt: skip
-        wom = WordOfMouth(graph, scenario.social.window, scenario.social.max_lines)
-    from alignuser.personas.text import render_persona
-
-    population = [
-        (int(u), render_persona(p), p.to_features())
-        for u, p in zip(prep.agent_users[lo:hi], prep.personas[lo:hi])
-    ]
-    res = scenario.resilience
-    model = PopulationModel(
-        population, rec, None, memory, prep.view, scenario.session,
-        scenario.memory, wom=wom, writer=writer,
-        satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
-        seed=scenario.seed, label=label, social_influence=scenario.social.influence,
-        agent_offset=lo, shard=shard, retries=res.retries, backoff=res.backoff,
-        backoff_max=res.backoff_max, prior_ratings=_prior_ratings(prep, lo, hi),
-    )  # fmt: skip
-    model.decide = policy_decider(policy, model.policy_rng)
-    model.item_history = int(getattr(policy, "history_length", 0) or 0)
+    model = shard_model(scenario, prep, rec, policy, memory, writer, place)
     if ckpt is not None:
         model.set_state(ckpt)
-    s = scenario.session
-    cap = s.max_steps or (
-        int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
-    )
-    t1 = time.perf_counter()
-    ckpt_s = 0.0
-    cpu0, store_cpu0 = time.process_time(), _store_cpu(memory)
-    with _quiet_gc():
-        while model.running and model.steps < cap:
-            t2 = time.perf_counter()
-            model.step()
-            t3 = time.perf_counter()
-            model.timings["outer"] = model.timings.get("outer", 0.0) + (t3 - t2)
-            ck.save_checkpoint(run_dir, key, model, memory)
-            ckpt_s += time.perf_counter() - t3
-            if progress is not None:  # sessions done of all this recommender's sessions
-                done = sum(a.sessions_done for a in model.population)
-                progress(label, lo * s.sessions_per_agent + done, n * s.sessions_per_agent)
-        if progress is not None and (shard is None or hi == n):  # the loop is over
-            progress(label, n * s.sessions_per_agent, n * s.sessions_per_agent)
-        t3 = time.perf_counter()
-        ck.finish_checkpoints(run_dir, key, memory)
-        ckpt_s += time.perf_counter() - t3
-    sim_s = time.perf_counter() - t1
-    loop_cpu = time.process_time() - cpu0
-    store_cpu = _store_cpu(memory)
-    if store_cpu is not None and store_cpu0 is not None:
-        loop_cpu += store_cpu - store_cpu0
-    series = model.datacollector.get_model_vars_dataframe()
-    writer.write_series(series.reset_index(names="step"))
-    if model.fault_log:
-        faults = pd.DataFrame(model.fault_log)
-        faults.insert(0, "recommender", label)
-        faults.insert(1, "shard", -1 if shard is None else shard)
-        (run_dir / "faults").mkdir(parents=True, exist_ok=True)
-        faults.to_parquet(run_dir / "faults" / f"{key}.parquet", index=False)
+    sim_s, loop_cpu, ckpt_s = _step_loop(scenario, model, memory, run_dir, place, progress)
+    series = _write_shard_outputs(model, writer, run_dir, place)
     rss = getattr(getattr(memory, "client", None), "peak_rss_bytes", None)
     store_rss = rss() if callable(rss) else None
     if hasattr(memory, "close"):
         memory.close()
-    agent_pages = int(series["pages"].sum()) if len(series) else 0
-    # every recorded fault ends its session (no page: ended; no decision: skip all, exit)
-    ended = [f for f in model.fault_log if f["stage"] in ("recommend", "policy")]
-    first = model.fault_log[0] if model.fault_log else None
     return {
         "shard": shard,
         "agents": [lo, hi],
@@ -264,9 +179,117 @@ def run_shard(
         # CPU of the step loop: this process and, when it has one, the memory store's
         "simulate_cpu_seconds": round(loop_cpu, 3),
         "memory_store_peak_rss_bytes": store_rss,
+        **_outcome(model, series, ckpt_s),
+    }
+
+
+def word_of_mouth(scenario: Scenario, prep: Prepared):
+    """The run's word of mouth over its social graph (``None`` with ``social.graph: none``)."""
+    from alignuser.simulation.social import WordOfMouth, build_graph
+
+    if scenario.social.graph == "none":
+        return None
+    matrix = prep.train.to_csr(
+        n_users=max(prep.dataset.n_users, int(prep.agent_users.max()) + 1),
+        n_items=prep.catalog.n_items,
+    )[prep.agent_users]
+    graph = build_graph(
+        scenario.social.graph, len(prep.agent_users), scenario.social.degree,
+        scenario.social.rewire, seed=scenario.seed, user_matrix=matrix,
+    )  # fmt: skip
+    return WordOfMouth(graph, scenario.social.window, scenario.social.max_lines)
+
+
+def shard_model(scenario: Scenario, prep: Prepared, rec, policy, memory, writer, place):
+    """The :class:`~alignuser.simulation.model.PopulationModel` of one shard.
+
+    It decides with ``policy`` (its LangChain tool, drawing from the model's policy
+    generator).
+    """
+    from alignuser.personas.text import render_persona
+    from alignuser.simulation.model import PopulationModel
+
+    lo, hi = place.lo, place.hi
+    population = [
+        (int(u), render_persona(p), p.to_features())
+        for u, p in zip(prep.agent_users[lo:hi], prep.personas[lo:hi])
+    ]
+    model = PopulationModel(
+        population, rec, None, memory, prep.view, scenario.session, scenario.memory,
+        wom=word_of_mouth(scenario, prep), writer=writer,
+        satisfaction=getattr(policy, "satisfaction", None), max_rating=prep.scale.max,
+        seed=scenario.seed, label=place.label, social=scenario.social,
+        resilience=scenario.resilience, agent_offset=lo, shard=place.shard,
+        prior_ratings=_prior_ratings(prep, lo, hi),
+    )  # fmt: skip
+    model.decide = policy_decider(policy, model.policy_rng)
+    model.states.item_history = int(getattr(policy, "history_length", 0) or 0)
+    return model
+
+
+def _step_loop(scenario: Scenario, model, memory, run_dir: Path, place: ShardPlace, progress):
+    """Step ``model`` until every session has ended, with a checkpoint after each step.
+
+    Returns:
+        ``(wall seconds, CPU seconds, checkpoint seconds)`` of the loop (the CPU of this
+        process and, when it has one, of the memory store's).
+    """
+    from alignuser.simulation import checkpoint as ck
+
+    s = scenario.session
+    n, total = place.n, place.n * s.sessions_per_agent
+    cap = s.max_steps or (
+        int(np.ceil(s.sessions_per_agent * (s.max_pages + 1) / s.activation_prob * 4)) + 10
+    )
+    t1 = time.perf_counter()
+    ckpt_s = 0.0
+    cpu0, store_cpu0 = time.process_time(), _store_cpu(memory)
+    with _quiet_gc():
+        while model.running and model.steps < cap:
+            with timed(model.timings, "outer"):
+                model.step()
+            t3 = time.perf_counter()
+            ck.save_checkpoint(run_dir, place.key, model, memory)
+            ckpt_s += time.perf_counter() - t3
+            if progress is not None:  # sessions done of all this recommender's sessions
+                done = sum(a.sessions_done for a in model.agents)
+                progress(place.label, place.lo * s.sessions_per_agent + done, total)
+        if progress is not None and (place.shard is None or place.hi == n):  # the loop is over
+            progress(place.label, total, total)
+        t3 = time.perf_counter()
+        ck.finish_checkpoints(run_dir, place.key, memory)
+        ckpt_s += time.perf_counter() - t3
+    sim_s = time.perf_counter() - t1
+    loop_cpu = time.process_time() - cpu0
+    store_cpu = _store_cpu(memory)
+    if store_cpu is not None and store_cpu0 is not None:
+        loop_cpu += store_cpu - store_cpu0
+    return sim_s, loop_cpu, ckpt_s
+
+
+def _write_shard_outputs(model, writer, run_dir: Path, place: ShardPlace) -> pd.DataFrame:
+    """Write the shard's per-step series and its faults (``faults/<key>.parquet``)."""
+    series = model.datacollector.get_model_vars_dataframe()
+    writer.write_series(series.reset_index(names="step"))
+    if model.fault_log:
+        faults = pd.DataFrame(model.fault_log)
+        faults.insert(0, "recommender", place.label)
+        faults.insert(1, "shard", -1 if place.shard is None else place.shard)
+        (run_dir / "faults").mkdir(parents=True, exist_ok=True)
+        faults.to_parquet(run_dir / "faults" / f"{place.key}.parquet", index=False)
+    return series
+
+
+def _outcome(model, series: pd.DataFrame, ckpt_s: float) -> dict:
+    """The shard entry's counts: steps, pages, sessions, faults, seconds per part."""
+    agent_pages = int(series["pages"].sum()) if len(series) else 0
+    # every recorded fault ends its session (no page: ended; no decision: skip all, exit)
+    ended = [f for f in model.fault_log if f["stage"] in ("recommend", "policy")]
+    first = model.fault_log[0] if model.fault_log else None
+    return {
         "steps": int(model.steps),
         "agent_pages": agent_pages,
-        "unfinished_sessions": int(sum(a.in_session for a in model.population)),
+        "unfinished_sessions": int(sum(a.in_session for a in model.agents)),
         "part_seconds": {
             **{k: round(v, 3) for k, v in model.part_times().items()},
             # waiting for the step's memory writes to be durable, plus the checkpoint file
@@ -274,7 +297,7 @@ def run_shard(
         },
         "faults": model.faults,
         "fault_list": model.fault_log[:1000],
-        "sessions": int(sum(a.sessions_done + bool(a.in_session) for a in model.population)),
+        "sessions": int(sum(a.sessions_done + bool(a.in_session) for a in model.agents)),
         "failed_sessions": len(ended),
         "first_error": None
         if first is None
@@ -311,39 +334,6 @@ def run_one(
         sim = entries[0]["simulate_seconds"]
         out["agent_pages_per_second"] = round(out["agent_pages"] / sim, 1) if sim else None
     return out
-
-
-#: Statuses of a recommender that has finished running (a resume skips it).
-FINISHED = ("complete", "partial", "failed")
-
-
-def judge_entry(entry: dict, max_failed_share: float) -> dict:
-    """Set a recommender's ``status`` from the share of its sessions that failed.
-
-    ``complete``: none failed; ``partial``: some, at most ``max_failed_share`` (ranked, with
-    a warning); ``failed``: more, or no session at all (left out of the ranking). Sets
-    ``failed_share`` too.
-    """
-    sessions, failed = entry.get("sessions", 0), entry.get("failed_sessions", 0)
-    share = failed / sessions if sessions else 1.0
-    entry["failed_share"] = round(share, 4)
-    if not sessions or share > max_failed_share:
-        entry["status"] = "failed"
-    else:
-        entry["status"] = "partial" if failed else "complete"
-    return entry
-
-
-def run_status(entries: dict[str, dict]) -> str:
-    """The run's status from its recommenders'.
-
-    ``failed`` when all failed, ``partial`` when any failed or partly failed, else
-    ``complete``.
-    """
-    statuses = [e.get("status", "complete") for e in entries.values()]
-    if statuses and all(s == "failed" for s in statuses):
-        return "failed"
-    return "partial" if any(s in ("failed", "partial") for s in statuses) else "complete"
 
 
 def _prior_ratings(prep, lo: int, hi: int) -> tuple:

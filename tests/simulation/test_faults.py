@@ -128,12 +128,11 @@ def test_flaky_recommender_user_by_user(tmp_path, monkeypatch):
 
 
 def test_backoff_is_exponential(monkeypatch):
-    from alignuser.simulation import model as model_mod
+    from alignuser.simulation import faults
 
     waits = []
-    monkeypatch.setattr(model_mod.time, "sleep", waits.append)
-    m = model_mod.PopulationModel.__new__(model_mod.PopulationModel)
-    m.retries, m.backoff, m.backoff_max, m.label = 3, 0.1, 0.3, "x"
+    monkeypatch.setattr(faults.time, "sleep", waits.append)
+    m = faults.FaultGuard("x", rng=None, retries=3, backoff=0.1, backoff_max=0.3)
     calls = []
 
     def boom():
@@ -141,7 +140,7 @@ def test_backoff_is_exponential(monkeypatch):
         raise ValueError("no")
 
     with pytest.raises(ValueError):
-        m._retry(boom, "decide")
+        m.retry(boom, "decide")
     assert len(calls) == 4 and waits == pytest.approx([0.1, 0.2, 0.3])
 
 

@@ -24,6 +24,7 @@ def test_part_seconds_split_mesa_from_our_step(make_scenario, tmp_path):
     assert all(v >= 0 for v in parts.values())
     ours = parts["recommender"] + parts["memory"] + parts["policy"] + parts["step_code"]
     assert ours <= parts["total"] + 1e-3
-    # Mesa's own time (collect + step wrapper) is a small part of the step here
-    assert 0 < parts["mesa"] < parts["total"]
+    # Mesa's own time (collect + step wrapper) is a small part of the step here (under a
+    # millisecond in all for this run's steps, so it may round to 0)
+    assert 0 <= parts["mesa"] < parts["total"]
     assert parts["total"] + parts["checkpoint"] <= entry["simulate_seconds"] + 0.05
