@@ -125,17 +125,8 @@ def plugin_params(
             )
     resolved: dict[str, Any] = {}
     if model is not None:
-        try:
-            resolved.update(
-                model.model_validate({k: v for k, v in given.items() if k in fields}).model_dump(
-                    mode="json"
-                )
-            )
-        except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"])
-                got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
-                problems.append((where, f"{err['msg']}{got}"))
+        for_model = {k: v for k, v in given.items() if k in fields}
+        resolved.update(_model_params(model, for_model, problems))
     for name, p in keywords.items():
         if name in runner_sets or (name in runner_reads and name not in given):
             continue
@@ -156,6 +147,21 @@ def plugin_params(
             resolved[name] = p.default
     resolved.update({k: v for k, v in given.items() if k not in resolved})
     return resolved, problems
+
+
+def _model_params(model, given: dict[str, Any], problems: list[tuple[str, str]]) -> dict:
+    """``given`` validated by the ``Params`` model, defaults filled in (``{}`` when invalid).
+
+    Each validation error is appended to ``problems`` as ``(location, message)``.
+    """
+    try:
+        return model.model_validate(given).model_dump(mode="json")
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+            problems.append((where, f"{err['msg']}{got}"))
+    return {}
 
 
 def check_output_dir(path: str | Path) -> str | None:

@@ -41,6 +41,7 @@ import re
 
 from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.env.page import ItemView, PageState
+from alignuser.env.persona_text import compact_persona
 
 __all__ = [
     "ActionParseError",
@@ -150,7 +151,7 @@ def render_state_compact(state: PageState) -> str:
     """The state in about half the tokens of :func:`render_state`, for small policies.
 
     Same sections and one line per item (so slots can follow each item line), but the
-    persona is keywords (:func:`~alignuser.personas.text.compact_persona`), memories keep
+    persona is keywords (:func:`~alignuser.env.persona_text.compact_persona`), memories keep
     their verdict and score (:func:`compact_memory` without titles), item lines drop the
     title, year and separators, the numeric cues come last (nearest to the decision slots
     that follow the line), and numbers are coarse and written with the shared digit tokens
@@ -168,8 +169,6 @@ def render_state_compact(state: PageState) -> str:
         PAGE 2 max 5
         1. Action similar liked 5 mean 3.9 popularity 8 taste +4
     """
-    from alignuser.personas.text import compact_persona
-
     lines = [f"PERSONA: {compact_persona(state.persona)}"]
     if state.memories:
         lines.append("MEMORIES: " + " ; ".join(compact_memory(m, False) for m in state.memories))

@@ -259,7 +259,7 @@ def offpolicy_selection(
         ``in_truth_ci``, ``order_true``, ``order_pred``, ``order_right``, ``decidable``,
         ``status``.
     """
-    from alignuser.data.obd import ObdLoader
+    from alignuser.data.formats.obd import ObdLoader
 
     if train_config is not None and train_dir is None:
         raise ValueError("train_config needs train_dir")

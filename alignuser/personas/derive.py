@@ -31,6 +31,7 @@ a 5-point scale, scaled for others):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -175,32 +176,31 @@ def derive_personas(
     item_genre = item_genre.rename(columns={"genres": "genre"}).astype({"genre": str})
     stats = pd.DataFrame(index=pd.Index(np.sort(df["user_id"].unique()), name="user_id"))
     stats["activity_num"] = df.groupby("user_id").size()
-
     viewed = df[["user_id", "item_id"]].merge(item_genre, on="item_id")
-    counts = viewed.groupby(["user_id", "genre"]).size().rename("n").reset_index()
-    counts = counts.sort_values(["user_id", "n"], ascending=[True, False])
-    cum = counts.groupby("user_id")["n"].cumsum()
-    within = cum <= 0.8 * counts.groupby("user_id")["n"].transform("sum") + 1e-9
-    # NaN (neutral level) for users none of whose items has a genre
-    stats["diversity_num"] = within.groupby(counts["user_id"]).sum().astype(float)
+    stats["diversity_num"] = _diversity(viewed)
+    rated = _rated(df, ratings, stats.index)
+    stats["rating_bias"], stats["deviation"] = _rating_bias(rated, catalog)
 
-    rated = df.dropna(subset=["rating"])
-    if ratings is not None and len(ratings):
-        extra = ratings.df[["user_id", "item_id", "rating"]].dropna(subset=["rating"])
-        extra = extra[extra["user_id"].isin(stats.index)]
-        keys = pd.MultiIndex.from_frame(extra[["user_id", "item_id"]])
-        mine = pd.MultiIndex.from_frame(rated[["user_id", "item_id"]])
-        rated = pd.concat([extra, rated[~mine.isin(keys)]], ignore_index=True)
-    means = catalog.df["mean_rating"].to_numpy(dtype=float).copy()
-    fallback = rated.groupby("item_id")["rating"].mean()
-    missing = np.isnan(means[fallback.index.to_numpy()])
-    means[fallback.index.to_numpy()[missing]] = fallback.to_numpy()[missing]
-    diff = rated["rating"].to_numpy() - means[rated["item_id"].to_numpy()]
-    ok = ~np.isnan(diff)
-    by_user = pd.DataFrame({"user_id": rated["user_id"].to_numpy()[ok], "d": diff[ok]})
-    stats["rating_bias"] = by_user.groupby("user_id")["d"].mean()
-    stats["deviation"] = (by_user.assign(d=by_user["d"] ** 2)).groupby("user_id")["d"].mean()
+    traits = _traits(stats, cuts, scale)
+    taste, liked, disliked = _tastes(df, rated, viewed, item_genre, catalog, scale, max_genres)
+    return _personas(stats, traits, taste, liked, disliked, _demographics(users))
 
+
+class _Traits(NamedTuple):
+    """Per user (in ``stats`` order): trait levels, percentile scores, rating bias, pickiness."""
+
+    act_lv: np.ndarray
+    act_s: np.ndarray
+    div_lv: np.ndarray
+    div_s: np.ndarray
+    con_lv: np.ndarray
+    dev_s: np.ndarray
+    bias: np.ndarray
+    pick_lv: np.ndarray
+
+
+def _traits(stats: pd.DataFrame, cuts: TraitCuts, scale: RatingScale) -> _Traits:
+    """Activity, diversity and conformity levels and scores; pickiness from the rating bias."""
     act_lv, act_s = _levels(
         stats["activity_num"].astype(float), cuts.activity, AGENT4REC_PERCENTILES["activity"]
     )
@@ -213,31 +213,12 @@ def derive_personas(
     thr = 0.05 * scale.max
     bias = stats["rating_bias"].fillna(0.0).to_numpy()
     pick_lv = np.where(bias > thr, 1, np.where(bias < -thr, 3, 2))
+    return _Traits(act_lv, act_s, div_lv, div_s, con_lv, dev_s, bias, pick_lv)
 
-    explicit_users = set(rated["user_id"].unique().tolist())
-    w_exp, liked, disliked = _explicit_taste(
-        rated.merge(item_genre, on="item_id"), scale, max_genres
-    )
-    implicit = viewed[~viewed["user_id"].isin(explicit_users)]
-    if len(implicit):
-        share = item_genre.groupby("genre").size() / catalog.n_items
-        n_items = df[~df["user_id"].isin(explicit_users)].groupby("user_id").size()
-        w_imp, liked_i, disliked_i = _implicit_taste(implicit, n_items, share, max_genres)
-        liked, disliked = {**liked, **liked_i}, {**disliked, **disliked_i}
-        w_exp = pd.concat([w_exp, w_imp], ignore_index=True)
-    taste: dict[int, dict[str, float]] = {}
-    for u, g, w in zip(
-        w_exp["user_id"].to_numpy(), w_exp["genre"].to_numpy(), w_exp["w"].to_numpy()
-    ):
-        taste.setdefault(int(u), {})[str(g)] = round(float(w), 4)
 
-    demo: dict[int, tuple[str, str, str]] = {}
-    if users is not None and len(users):
-        u = users.df
-        demo = {
-            int(i): (g, a, o)
-            for i, g, a, o in zip(u["user_id"], u["gender"], u["age"], u["occupation"])
-        }
+def _personas(stats, traits: _Traits, taste, liked, disliked, demo) -> list[Persona]:
+    """One :class:`Persona` per row of ``stats`` (the users, sorted by id)."""
+    act_lv, act_s, div_lv, div_s, con_lv, dev_s, bias, pick_lv = traits
     out = []
     for i, uid in enumerate(stats.index.to_numpy()):
         uid = int(uid)
@@ -267,3 +248,77 @@ def derive_personas(
             )
         )
     return out
+
+
+def _diversity(viewed: pd.DataFrame) -> pd.Series:
+    """Per user, the number of genres whose cumulative share stays within 80% (most first).
+
+    NaN (neutral level, once aligned on the users) for users none of whose items has a genre.
+    """
+    counts = viewed.groupby(["user_id", "genre"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["user_id", "n"], ascending=[True, False])
+    cum = counts.groupby("user_id")["n"].cumsum()
+    within = cum <= 0.8 * counts.groupby("user_id")["n"].transform("sum") + 1e-9
+    return within.groupby(counts["user_id"]).sum().astype(float)
+
+
+def _rated(df: pd.DataFrame, ratings: Interactions | None, users: pd.Index) -> pd.DataFrame:
+    """The rated rows, the extra ``ratings`` of ``users`` first and winning for the same item."""
+    rated = df.dropna(subset=["rating"])
+    if ratings is not None and len(ratings):
+        extra = ratings.df[["user_id", "item_id", "rating"]].dropna(subset=["rating"])
+        extra = extra[extra["user_id"].isin(users)]
+        keys = pd.MultiIndex.from_frame(extra[["user_id", "item_id"]])
+        mine = pd.MultiIndex.from_frame(rated[["user_id", "item_id"]])
+        rated = pd.concat([extra, rated[~mine.isin(keys)]], ignore_index=True)
+    return rated
+
+
+def _rating_bias(rated: pd.DataFrame, catalog: Catalog) -> tuple[pd.Series, pd.Series]:
+    """Per user, ``(mean, mean square)`` of ``rating - item mean`` (rating bias, deviation).
+
+    The item mean is the catalog's ``mean_rating`` when known, else the mean in ``rated``.
+    """
+    means = catalog.df["mean_rating"].to_numpy(dtype=float).copy()
+    fallback = rated.groupby("item_id")["rating"].mean()
+    missing = np.isnan(means[fallback.index.to_numpy()])
+    means[fallback.index.to_numpy()[missing]] = fallback.to_numpy()[missing]
+    diff = rated["rating"].to_numpy() - means[rated["item_id"].to_numpy()]
+    ok = ~np.isnan(diff)
+    by_user = pd.DataFrame({"user_id": rated["user_id"].to_numpy()[ok], "d": diff[ok]})
+    bias = by_user.groupby("user_id")["d"].mean()
+    deviation = (by_user.assign(d=by_user["d"] ** 2)).groupby("user_id")["d"].mean()
+    return bias, deviation
+
+
+def _tastes(df, rated, viewed, item_genre, catalog, scale, max_genres):
+    """``(taste, liked, disliked)`` by user: explicit for rated users, implicit for the rest."""
+    explicit_users = set(rated["user_id"].unique().tolist())
+    w_exp, liked, disliked = _explicit_taste(
+        rated.merge(item_genre, on="item_id"), scale, max_genres
+    )
+    implicit = viewed[~viewed["user_id"].isin(explicit_users)]
+    if len(implicit):
+        share = item_genre.groupby("genre").size() / catalog.n_items
+        n_items = df[~df["user_id"].isin(explicit_users)].groupby("user_id").size()
+        w_imp, liked_i, disliked_i = _implicit_taste(implicit, n_items, share, max_genres)
+        liked, disliked = {**liked, **liked_i}, {**disliked, **disliked_i}
+        w_exp = pd.concat([w_exp, w_imp], ignore_index=True)
+    taste: dict[int, dict[str, float]] = {}
+    for u, g, w in zip(
+        w_exp["user_id"].to_numpy(), w_exp["genre"].to_numpy(), w_exp["w"].to_numpy()
+    ):
+        taste.setdefault(int(u), {})[str(g)] = round(float(w), 4)
+    return taste, liked, disliked
+
+
+def _demographics(users: Users | None) -> dict[int, tuple[str, str, str]]:
+    """``user_id -> (gender, age, occupation)`` when ``users`` are known, else empty."""
+    demo: dict[int, tuple[str, str, str]] = {}
+    if users is not None and len(users):
+        u = users.df
+        demo = {
+            int(i): (g, a, o)
+            for i, g, a, o in zip(u["user_id"], u["gender"], u["age"], u["occupation"])
+        }
+    return demo

@@ -47,7 +47,7 @@ def scores_to_action(
     temperature: float = 1.0,
     greedy: bool = False,
 ) -> PageAction:
-    """Turn one page's :class:`~alignuser.policy.model.PageScores` into a legal action."""
+    """Turn one page's :class:`~alignuser.policy.scoring.PageScores` into a legal action."""
     n = len(state.items)
     pw = _temper(np.asarray(scores.watch, dtype=float), temperature)
     px = float(_temper(np.asarray([scores.exit]), temperature)[0])
@@ -139,7 +139,7 @@ class AlignUserPolicy:
         return torch_threads(self.threads, (getattr(self.model, "info", None) or {}).get("base"))
 
     def scores(self, states: Sequence[PageState]):
-        """Per-page decision distributions (:class:`~alignuser.policy.model.PageScores`)."""
+        """Per-page decision distributions (:class:`~alignuser.policy.scoring.PageScores`)."""
         with self._threads():
             return self.model.score(list(states), batch_size=self.batch_size)
 

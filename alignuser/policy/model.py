@@ -39,6 +39,12 @@ numbered slots (``1. <slot> <slot>``), i.e. state -> reflection -> action.
 Filled in, the decisions read like :func:`alignuser.env.text.render_action`
 (``1. WATCH 4`` / ``2. SKIP`` / ``NEXT``), see :func:`filled_action_text`.
 
+The model is assembled from mixins: :class:`~alignuser.policy.encoding.PageEncoding` (states
+to token batches), :class:`~alignuser.policy.generation.TextGeneration` (next states and
+thoughts) and :class:`~alignuser.policy.scoring.PageScoring` (the slot logits as calibrated
+:class:`~alignuser.policy.scoring.PageScores`); this module holds construction and the
+forward pass.
+
 Example:
     >>> from alignuser.policy.model import PolicyModel  # doctest: +SKIP
     >>> pm = PolicyModel.create("tiny", corpus=texts)  # doctest: +SKIP
@@ -50,35 +56,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from alignuser.env.actions import PageAction
-from alignuser.env.page import PageState
 from alignuser.env.text import render_state, render_state_compact
 from alignuser.policy.encoding import EncodedBatch, PageEncoding
 from alignuser.policy.generation import TextGeneration, taken_text
+from alignuser.policy.scoring import PageScoring
 
-__all__ = ["EncodedBatch", "PageScores", "PolicyModel", "filled_action_text", "taken_text"]
+__all__ = ["EncodedBatch", "PolicyModel", "filled_action_text", "taken_text"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PageScores:
-    """Decision distributions for one page.
-
-    Attributes:
-        watch: ``(n,)`` P(watch) per item.
-        rating: ``(n, max_rating)`` P(rating = r+1 | watch) per item.
-        exit: P(exit after this page).
-    """
-
-    watch: np.ndarray
-    rating: np.ndarray
-    exit: float
 
 
 def filled_action_text(action: PageAction) -> str:
@@ -88,7 +76,7 @@ def filled_action_text(action: PageAction) -> str:
     return render_action(action)
 
 
-class PolicyModel(PageEncoding, TextGeneration):
+class PolicyModel(PageEncoding, TextGeneration, PageScoring):
     """A causal LM plus the slot format that turns it into a batched decision scorer.
 
     Args:
@@ -377,149 +365,6 @@ class PolicyModel(PageEncoding, TextGeneration):
                 logits = head(h[:, :-1][sel]).float()
                 res["lm_loss"] = F.cross_entropy(logits, tgt[sel])
         return res
-
-    # ------------------------------------------------------------------ scoring
-
-    def score(
-        self,
-        states: Sequence[PageState],
-        batch_size: int = 32,
-        thoughts: Sequence[str] | None = None,
-    ) -> list[PageScores]:
-        """Decision distributions for every page, batched (one forward pass per batch).
-
-        Args:
-            states: Page states.
-            batch_size: Pages per forward pass.
-            thoughts: Optional rationale per state (:meth:`generate_thoughts`): the decisions
-                are then read after it, in the block layout (state, ``REFLECTION:``, action),
-                the order counterfactual alignment trained.
-        """
-        import torch
-
-        self.lm.eval()
-        texts = [self.render(s) for s in states]
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        out: list[PageScores | None] = [None] * len(states)
-        with torch.inference_mode():
-            for start in range(0, len(states), batch_size):
-                idx = order[start : start + batch_size]
-                refl = None if thoughts is None else [thoughts[i] for i in idx]
-                batch = self.encode(
-                    [states[i] for i in idx], reflections=refl, rendered=[texts[i] for i in idx]
-                )
-                r = self.forward(batch, lm_loss=False)
-                z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
-                pw = torch.sigmoid(z).cpu().numpy()
-                zr = self.combine_rating(r["rating"], r.get("rating_cue"))
-                pr = self._rating_probs(zr, [states[i] for i in idx]).cpu().numpy()
-                px = torch.softmax(r["exit"], -1)[:, 1].cpu().numpy()
-                for k, i in enumerate(idx):
-                    n = batch.n_items[k]
-                    out[i] = PageScores(pw[k, :n].copy(), pr[k, :n].copy(), float(px[k]))
-        return out  # type: ignore[return-value]
-
-    def watch_parts(self, states: Sequence[PageState], batch_size: int = 64) -> dict[str, Any]:
-        """The two additive parts of each item's (uncalibrated) watch logit.
-
-        Returns ``{"lm": ..., "cues": ...}``, float arrays over the items of ``states``
-        (pages concatenated in order): the language model's own ``WATCH - SKIP`` logit
-        (item tower and history tokens included) and the cue head's ``w · cues`` (zeros
-        without a cue head). Their sum, calibrated, is the logit :meth:`score` uses; the AUC
-        of ``lm`` alone says whether the LM carries signal of its own.
-        """
-        return self._logit_parts(states, batch_size, "watch")
-
-    def rating_parts(self, states: Sequence[PageState], batch_size: int = 64) -> dict[str, Any]:
-        """The two additive parts of each item's (uncalibrated) rating logits.
-
-        Returns ``{"lm": (n, R), "cues": (n, R)}`` over the items of ``states`` (pages
-        concatenated in order), as :meth:`watch_parts` does for the watch logit.
-        """
-        return self._logit_parts(states, batch_size, "rating")
-
-    def _logit_parts(self, states, batch_size: int, slot: str) -> dict[str, Any]:
-        import torch
-
-        self.lm.eval()
-        lm_part, cue_part = [], []
-        with torch.inference_mode():
-            for start in range(0, len(states), batch_size):
-                batch = self.encode(list(states[start : start + batch_size]))
-                r = self.forward(batch, lm_loss=False)
-                if slot == "watch":
-                    z = (r["watch"][..., 1] - r["watch"][..., 0]).cpu().numpy()
-                else:
-                    z = r["rating"].cpu().numpy()
-                cue = r.get(f"{slot}_cue")
-                c = cue.cpu().numpy() if cue is not None else np.zeros_like(z)
-                for k, n in enumerate(batch.n_items):
-                    lm_part.append(z[k, :n] - c[k, :n])
-                    cue_part.append(c[k, :n])
-        empty = np.zeros(0) if slot == "watch" else np.zeros((0, len(self.rating_ids)))
-        cat = lambda parts: np.concatenate(parts) if parts else empty  # noqa: E731
-        return {"lm": cat(lm_part), "cues": cat(cue_part)}
-
-    def combine_rating(self, logits, cue_part=None):
-        """``a * lm + c * cues + b_k``: the rating logits, calibrated.
-
-        ``info["calibration"]`` holds ``rating_scale`` a, ``rating_cue_scale`` c and the
-        per-class ``rating_bias`` b, fitted on held-out pages by
-        :func:`~alignuser.training.evaluate.calibrate_rating`; identity without.
-        """
-        cal = self.calibration
-        if "rating_scale" not in cal:
-            return logits
-        c = 0.0 if cue_part is None else cue_part
-        a, cs = float(cal["rating_scale"]), float(cal.get("rating_cue_scale", cal["rating_scale"]))
-        b = cal.get("rating_bias") or [0.0] * logits.shape[-1]
-        if hasattr(logits, "new_tensor"):
-            b = logits.new_tensor(b)
-        else:
-            b = np.asarray(b, dtype=float)
-        return a * (logits - c) + cs * c + b
-
-    def calibrated_watch_logit(self, watch_logits, cue_part=None):
-        """The calibrated watch logit of :meth:`forward`'s ``watch`` (and ``watch_cue``)."""
-        z = watch_logits[..., 1] - watch_logits[..., 0]
-        c = 0.0 if cue_part is None else cue_part
-        return self.combine_watch(z - c, c)
-
-    def combine_watch(self, lm, cues):
-        """``a * lm + c * cues + b``: the two parts of the watch logit, calibrated.
-
-        ``info["calibration"]`` holds ``watch_scale`` a, ``cue_scale`` c (a when absent: one
-        scale for the sum) and ``watch_bias`` b, fitted on held-out pages by
-        :func:`~alignuser.training.evaluate.calibrate_watch`; identity without. Works on
-        numpy arrays and tensors alike.
-        """
-        a = float(self.calibration.get("watch_scale", 1.0))
-        c = float(self.calibration.get("cue_scale", a))
-        b = float(self.calibration.get("watch_bias", 0.0))
-        return a * lm + c * cues + b
-
-    @property
-    def rating_values(self) -> np.ndarray:
-        """The rating each class ``1..max_rating`` stands for (``info["calibration"]``).
-
-        The mean logged rating behind the class on the training data
-        (:func:`~alignuser.env.actions.rating_values`: 3.5s and 4s share class 4 on a
-        half-star scale); the class itself for checkpoints without it. Expected ratings are
-        ``P(r) @ rating_values``.
-        """
-        values = self.calibration.get("rating_values")
-        if values and len(values) == self.max_rating:
-            return np.asarray(values, dtype=float)
-        return np.arange(1, self.max_rating + 1, dtype=float)
-
-    def _rating_probs(self, logits, states: Sequence[PageState]):
-        import torch
-
-        mask = torch.zeros(len(states), logits.shape[-1], dtype=torch.bool, device=logits.device)
-        for k, s in enumerate(states):
-            mask[k, min(s.max_rating, self.max_rating) :] = True
-        return torch.softmax(logits.masked_fill(mask[:, None, :], float("-inf")), -1)
-
 
 def _wrap_lora(lm, lora: dict[str, Any], seed: int):
     import torch

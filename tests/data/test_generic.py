@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignuser.data.generic import GenericLoader
+from alignuser.data.formats.generic import GenericLoader
 from alignuser.data.loaders import load_dataset
 from alignuser.errors import DataFormatError, DatasetError
 
@@ -78,7 +78,7 @@ def test_malformed_row_names_file_and_line(tmp_path, bad_row, reason):
 
 def test_skip_bad_rows_counts_and_logs(tmp_path, caplog):
     text = GOOD + "u3,m9\nu3,m9,x,1\n\nu4,m3,3,400\n"
-    with caplog.at_level(logging.WARNING, logger="alignuser.data.generic"):
+    with caplog.at_level(logging.WARNING, logger="alignuser.data.formats.generic"):
         ds = GenericLoader().load(_write(tmp_path, text), columns=COLUMNS, on_bad_rows="skip")
     assert ds.meta["dropped_rows"] == 2 and len(ds.interactions) == 4
     assert any("dropped 2 malformed" in r.getMessage() for r in caplog.records)

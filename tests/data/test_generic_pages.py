@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alignuser.data.generic import GenericLoader
+from alignuser.data.formats.generic import GenericLoader
 from alignuser.errors import DatasetError
 
 COLS = {"user": "uid", "item": "sku", "timestamp": "ts", "page": "view", "click": "clicked",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignuser.data.loaders import LOADERS, detect_loader, load_dataset, year_from_title
+from alignuser.data.formats.common import year_from_title
+from alignuser.data.loaders import LOADERS, detect_loader, load_dataset
 from alignuser.errors import DataFormatError, DatasetError
 
 

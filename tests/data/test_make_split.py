@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignuser.data.generic import GenericLoader
+from alignuser.data.formats.generic import GenericLoader
 from alignuser.data.splits import make_split, temporal_split
 from alignuser.data.synthetic import SyntheticWorld
 from alignuser.errors import DatasetError

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from alignuser.data.loaders import LOADERS, detect_loader, load_dataset
-from alignuser.data.obd import ObdLoader
+from alignuser.data.formats.obd import ObdLoader
 from alignuser.errors import DatasetError
 
 

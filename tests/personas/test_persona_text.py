@@ -116,7 +116,7 @@ def test_text_skips_coded_gender():
 
 
 def test_compact_persona_keeps_every_trait_in_a_few_words():
-    from alignuser.personas.text import compact_persona
+    from alignuser.env.persona_text import compact_persona
 
     for levels in [(1, 1, 1, 1, 0.1), (2, 2, 2, 2, 0.5), (3, 3, 3, 3, 0.9)]:
         p = Persona(

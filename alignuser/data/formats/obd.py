@@ -25,7 +25,7 @@ slots of one page view cannot be regrouped (each row is sampled independently), 
 ``policy=`` / ``campaign=`` (defaults ``random`` and ``all``).
 
 Example:
-    >>> from alignuser.data.obd import ObdLoader
+    >>> from alignuser.data.formats.obd import ObdLoader
     >>> ds = ObdLoader().load("../shared/data/obd-small", policy="bts", campaign="men")  # doctest: +SKIP
     >>> ds.impressions.df[["position", "propensity"]].head(1)  # doctest: +SKIP
 """  # noqa: E501

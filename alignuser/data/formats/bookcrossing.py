@@ -18,7 +18,7 @@ users are those with at least one loaded interaction. Ratings stay on 1..10
 (``RatingScale(max=10)``); ``implicit=True`` loads the history instead (``scale=None``).
 
 Example:
-    >>> from alignuser.data.bookcrossing import BookCrossingLoader
+    >>> from alignuser.data.formats.bookcrossing import BookCrossingLoader
     >>> ds = BookCrossingLoader().load("../shared/data/bookcrossing-caserec")  # doctest: +SKIP
     >>> ds.scale.max  # doctest: +SKIP
     10
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
-from alignuser.data.loaders import assemble, require_file
+from alignuser.data.formats.common import assemble, require_file
 from alignuser.errors import DataFormatError
 
 

@@ -19,7 +19,7 @@ Files read (folder layout of ``LehengTHU/Agent4Rec`` ``datasets/ml-1m``):
   titles are matched to item ids through ``movie_detail.csv`` titles.
 
 Example:
-    >>> from alignuser.data.agent4rec import Agent4RecLoader
+    >>> from alignuser.data.formats.agent4rec import Agent4RecLoader
     >>> ds = Agent4RecLoader().load("../shared/data/agent4rec-ml1m")  # doctest: +SKIP
     >>> ds.splits["provided"].summary()  # doctest: +SKIP
     {'train': 74271, 'valid': 55486, 'test': 55492}
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale, Split
-from alignuser.data.loaders import read_separated, require_file, year_from_title
+from alignuser.data.formats.common import read_separated, require_file, year_from_title
 from alignuser.data.tables import Catalog, Interactions, Users
 from alignuser.errors import DataFormatError
 
@@ -183,7 +183,8 @@ class Agent4RecLoader:
     def _users(path: Path, ml1m: Path, n_users: int) -> tuple[Users, str] | None:
         umap, agg = path / "raw_data" / "user_id_map.csv", path / "raw_data" / "agg_top_25.csv"
         if umap.is_file() and (ml1m / "users.dat").is_file():
-            from alignuser.data.movielens import read_ml1m_users  # lazy: avoids an import cycle
+            # lazy: avoids an import cycle
+            from alignuser.data.formats.movielens import read_ml1m_users
 
             m = pd.read_csv(umap, dtype=str)
             u = read_ml1m_users(ml1m / "users.dat").set_index("user")

@@ -10,7 +10,7 @@ Genders are written ``"Female"``/``"Male"``; ml-1m age and occupation codes are 
 as in its README (``"25-34"``, ``"K-12 student"``), as Agent4Rec does.
 
 Example:
-    >>> from alignuser.data.movielens import MovieLens100K
+    >>> from alignuser.data.formats.movielens import MovieLens100K
     >>> ds = MovieLens100K().load("../shared/data/ml-100k")  # doctest: +SKIP
     >>> ds.splits["u1"].summary()  # doctest: +SKIP
     {'train': 80000, 'valid': 0, 'test': 20000}
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
-from alignuser.data.loaders import (
+from alignuser.data.formats.common import (
     assemble,
     read_separated,
     require_file,

@@ -33,7 +33,7 @@ other value is an error naming it). The split ships with the dataset as ``column
 (``make_split(ds, "column")``, ``alignuser eval ... --split column:fold``).
 
 Example:
-    >>> from alignuser.data.generic import GenericLoader
+    >>> from alignuser.data.formats.generic import GenericLoader
     >>> ds = GenericLoader().load(  # doctest: +SKIP
     ...     "ratings.csv",
     ...     columns={"user": "uid", "item": "iid", "rating": "stars", "timestamp": "ts"},
@@ -44,7 +44,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -53,7 +52,8 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset, RatingScale
-from alignuser.data.loaders import assemble, index_of, year_from_title
+from alignuser.data.formats.common import assemble, index_of, year_from_title
+from alignuser.data.formats.table_file import parse_timestamps, read_header, read_table
 from alignuser.errors import DataFormatError, DatasetError
 
 logger = logging.getLogger(__name__)
@@ -66,76 +66,6 @@ DEFAULT_COLUMNS = {
 PAGE_ROLES = ("page", "click", "position", "arm")
 """Roles that make the rows slots of shown pages (impressions); only when ``page`` is mapped."""
 _SUFFIXES = {".csv", ".tsv", ".parquet", ".pq"}
-
-
-def read_table(
-    path: Path, wanted: dict[str, str], sep: str | None, encoding: str, option: str = "columns"
-):
-    """Read the ``wanted`` columns (role -> column) as strings.
-
-    Returns:
-        ``(frame, lines, bad)``: frame with one column per role; the 1-based line of each row
-        (``None`` for Parquet, where the row index is used); ``bad`` = list of
-        ``(line, reason)`` for rows with the wrong number of fields.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"missing file {path}")
-    if path.stat().st_size == 0:
-        raise DatasetError(f"{path} is empty")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        df = pd.read_parquet(path)
-        _check_columns(path, wanted, list(df.columns), option)
-        out = pd.DataFrame({r: df[c] for r, c in wanted.items()})
-        return out, None, []
-    sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    with open(path, encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        header = next(reader, None)
-        if not header:
-            raise DatasetError(f"{path} is empty (no header row)")
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        _check_columns(path, wanted, header, option)
-        pos = [header.index(c) for c in wanted.values()]
-        cols: list[list[str]] = [[] for _ in pos]
-        lines: list[int] = []
-        bad: list[tuple[int, str]] = []
-        start, n = 2, len(header)
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if not row:
-                continue
-            if len(row) != n:
-                bad.append((line, f"expected {n} fields ({sep!r}-separated), found {len(row)}"))
-                continue
-            for c, p in zip(cols, pos):
-                c.append(row[p])
-            lines.append(line)
-    return pd.DataFrame(dict(zip(wanted, cols)), dtype=object), np.array(lines), bad
-
-
-def _check_columns(path: Path, wanted: dict[str, str], have: list[str], option: str) -> None:
-    missing = [f"{role}={col!r}" for role, col in wanted.items() if col not in have]
-    if missing:
-        role = next(r for r, c in wanted.items() if c not in have)
-        hint = "split_column=COLUMN" if role == "split" else f"{option}={{'{role}': COLUMN}}"
-        raise DatasetError(
-            f"{path}: column(s) {', '.join(missing)} not found; columns are {have}; "
-            f"name yours with {hint}"
-        )
-
-
-def _timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds (``-1`` when empty) and a mask of unreadable values."""
-    text = values.astype("string").str.strip()
-    empty = text.isna() | (text == "")
-    num = pd.to_numeric(text, errors="coerce")
-    unreadable = (num.isna() & ~empty).to_numpy(bool)
-    if len(unreadable) and unreadable.mean() > 0.5:
-        dt = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-        num = pd.Series((dt - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), index=text.index)
-    bad = (num.isna() & ~empty).to_numpy(bool)
-    return num.fillna(-1).to_numpy(np.int64), bad
 
 
 class GenericLoader:
@@ -191,29 +121,7 @@ class GenericLoader:
         if not len(frame) and not bad:
             raise DatasetError(f"{path}: no interactions (the file has no data rows)")
         where = lines if lines is not None else np.arange(1, len(frame) + 1)
-
-        reasons: dict[int, str] = dict(bad)
-        for role in ("user", "item"):
-            val = frame[role].astype("string").str.strip()
-            for i in np.flatnonzero((val.isna() | (val == "")).to_numpy()):
-                reasons.setdefault(int(where[i]), f"empty {role} ({wanted[role]!r})")
-            frame[role] = val
-        if "rating" in frame:
-            txt = frame["rating"].astype("string").str.strip()
-            num = pd.to_numeric(txt, errors="coerce")
-            for i in np.flatnonzero((num.isna() & txt.notna() & (txt != "")).to_numpy()):
-                reasons.setdefault(int(where[i]), f"non-numeric rating {txt.iloc[i]!r}")
-            frame["rating"] = num.astype(np.float64)
-        else:
-            frame["rating"] = np.nan
-        if "timestamp" in frame:
-            ts, bad_ts = _timestamps(frame["timestamp"])
-            for i in np.flatnonzero(bad_ts):
-                val = frame["timestamp"].iloc[i]
-                reasons.setdefault(int(where[i]), f"unreadable timestamp {val!r}")
-            frame["timestamp"] = ts
-        else:
-            frame["timestamp"] = -1
+        reasons = _parse_rows(frame, wanted, where, dict(bad))
         self._report(path, lines is None, reasons, on_bad_rows)
         keep = ~np.isin(where, list(reasons))
         frame = frame[keep].reset_index(drop=True)
@@ -223,24 +131,8 @@ class GenericLoader:
 
         item_frame = self._items(frame, items, item_columns, sep, encoding, wanted["item"])
         if items is not None:
-            unknown = index_of(frame["item"], item_frame["item"].to_numpy()) < 0
-            if unknown.any():
-                ex = frame["item"][unknown].unique()[:5].tolist()
-                msg = (
-                    f"{path}: {int(unknown.sum())} row(s) name items absent from {items}, e.g. {ex}"
-                )
-                if on_bad_rows == "error":
-                    raise DatasetError(msg + " (pass on_bad_rows='skip' to drop them)")
-                logger.warning("%s; dropped", msg)
-                frame = frame[~unknown].reset_index(drop=True)
-            meta["unknown_item_rows"] = int(unknown.sum())
-        rated = frame["rating"].dropna()
-        scale = None
-        if len(rated):
-            top = float(rated.max())
-            scale = RatingScale(
-                scale_max or (5 if top <= 5 else 10 if top <= 10 else math.ceil(top))
-            )
+            frame = _drop_unknown_items(path, frame, item_frame, items, on_bad_rows, meta)
+        scale = _scale(frame, scale_max)
         raw_splits = None
         if "page" in frame:
             return _pages_dataset(name or path.stem, path, frame, item_frame, scale, meta)
@@ -264,7 +156,7 @@ class GenericLoader:
         wanted = {**DEFAULT_COLUMNS, **columns}
         optional = [r for r in ("rating", "timestamp") if r not in columns]
         if optional:
-            have = _header(path, sep, enc)
+            have = read_header(path, sep, enc)
             wanted = {r: c for r, c in wanted.items() if r not in optional or c in have}
         return wanted
 
@@ -313,6 +205,62 @@ class GenericLoader:
         return out.drop_duplicates("item")
 
 
+def _parse_rows(
+    frame: pd.DataFrame, wanted: dict[str, str], where: np.ndarray, reasons: dict[int, str]
+) -> dict[int, str]:
+    """Strip the ids and parse ratings and timestamps of ``frame`` in place.
+
+    Returns:
+        ``reasons`` (line -> why the row is bad) with the rows found bad here added.
+    """
+    for role in ("user", "item"):
+        val = frame[role].astype("string").str.strip()
+        for i in np.flatnonzero((val.isna() | (val == "")).to_numpy()):
+            reasons.setdefault(int(where[i]), f"empty {role} ({wanted[role]!r})")
+        frame[role] = val
+    if "rating" in frame:
+        txt = frame["rating"].astype("string").str.strip()
+        num = pd.to_numeric(txt, errors="coerce")
+        for i in np.flatnonzero((num.isna() & txt.notna() & (txt != "")).to_numpy()):
+            reasons.setdefault(int(where[i]), f"non-numeric rating {txt.iloc[i]!r}")
+        frame["rating"] = num.astype(np.float64)
+    else:
+        frame["rating"] = np.nan
+    if "timestamp" in frame:
+        ts, bad_ts = parse_timestamps(frame["timestamp"])
+        for i in np.flatnonzero(bad_ts):
+            val = frame["timestamp"].iloc[i]
+            reasons.setdefault(int(where[i]), f"unreadable timestamp {val!r}")
+        frame["timestamp"] = ts
+    else:
+        frame["timestamp"] = -1
+    return reasons
+
+
+def _drop_unknown_items(path, frame, item_frame, items, on_bad_rows, meta) -> pd.DataFrame:
+    """``frame`` without rows whose item the items file lacks (or an error); counts in ``meta``."""
+    unknown = index_of(frame["item"], item_frame["item"].to_numpy()) < 0
+    if unknown.any():
+        ex = frame["item"][unknown].unique()[:5].tolist()
+        msg = f"{path}: {int(unknown.sum())} row(s) name items absent from {items}, e.g. {ex}"
+        if on_bad_rows == "error":
+            raise DatasetError(msg + " (pass on_bad_rows='skip' to drop them)")
+        logger.warning("%s; dropped", msg)
+        frame = frame[~unknown].reset_index(drop=True)
+    meta["unknown_item_rows"] = int(unknown.sum())
+    return frame
+
+
+def _scale(frame: pd.DataFrame, scale_max: int | None) -> RatingScale | None:
+    """The rating scale: ``scale_max``, else 5 / 10 / the ceiling of the top rating."""
+    rated = frame["rating"].dropna()
+    scale = None
+    if len(rated):
+        top = float(rated.max())
+        scale = RatingScale(scale_max or (5 if top <= 5 else 10 if top <= 10 else math.ceil(top)))
+    return scale
+
+
 _ITEM_NAMES = {
     "item": ("item_id", "item", "id", "itemId", "movieId"),
     "title": ("title", "name"),
@@ -324,7 +272,7 @@ _ITEM_NAMES = {
 
 def _item_spec(path: Path, given: dict, item_key: str, sep, encoding) -> dict[str, str]:
     """Role -> column of the items file for the roles ``given`` leaves unset (found by name)."""
-    header = _header(path, sep, encoding)
+    header = read_header(path, sep, encoding)
     if not header:
         raise DatasetError(f"{path}: the items file is missing or empty")
     found = {}
@@ -402,15 +350,3 @@ def _column_parts(path: Path, frame: pd.DataFrame, column: str):
     if not (part == 2).any():
         raise DatasetError(f"{path}: split column {column!r} has no 'test' row")
     return tuple(frame[part == k].drop(columns="split") for k in (0, 1, 2))
-
-
-def _header(path: Path, sep: str | None, encoding: str) -> list[str]:
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
-    if not path.is_file() or path.stat().st_size == 0:
-        return []
-    with open(path, encoding=encoding, newline="") as fh:
-        row = next(csv.reader(fh, delimiter=sep or ("\t" if path.suffix == ".tsv" else ",")), [])
-    return [h.strip().lstrip("\ufeff") for h in row]

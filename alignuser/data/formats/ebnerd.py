@@ -14,7 +14,7 @@ Reads ``behaviors.parquet`` (or ``behaviors.jsonl``) and, when present, ``histor
 * ``dataset.users``: EB-NeRD's binned ``gender`` / ``age`` codes as strings (may be empty).
 
 Example:
-    >>> from alignuser.data.ebnerd import EbnerdLoader
+    >>> from alignuser.data.formats.ebnerd import EbnerdLoader
     >>> ds = EbnerdLoader().load("../shared/data/ebnerd-sample")  # doctest: +SKIP
     >>> len(ds.impressions)  # doctest: +SKIP
     1046
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.dataset import Dataset
-from alignuser.data.loaders import index_of, sort_ids
+from alignuser.data.formats.common import index_of, sort_ids
 from alignuser.data.tables import Catalog, Impressions, Interactions, Users
 from alignuser.errors import DataFormatError, DatasetError
 
@@ -72,6 +72,84 @@ def _need(frame: pd.DataFrame, cols: list[str], what: str) -> None:
         raise DatasetError(f"{what}: missing column(s) {missing}; have {list(frame.columns)}")
 
 
+def _read_logs(path: Path, prefer: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``(behaviors, history)`` of the folder, history exploded to one click a row (or None)."""
+    beh = _read(path, "behaviors", prefer)
+    if beh is None or not len(beh):
+        raise DatasetError(f"ebnerd: no behaviors.parquet / behaviors.jsonl rows in {path}")
+    cols = ["impression_id", "impression_time", "article_ids_inview", "article_ids_clicked"]
+    _need(beh, [*cols, "user_id"], f"{path}/behaviors")
+    hist = _read(path, "history", prefer)
+    if hist is not None:
+        _need(hist, ["user_id", "impression_time_fixed", "article_id_fixed"], f"{path}/history")
+        hist = hist.explode(["impression_time_fixed", "article_id_fixed"], ignore_index=True)
+        hist = hist.dropna(subset=["article_id_fixed"])
+    return beh, hist
+
+
+def _vocabularies(beh, hist, inview, clicked) -> tuple[np.ndarray, np.ndarray]:
+    """``(item_vocab, user_vocab)``: every article id and user id seen, sorted."""
+    pieces = [np.concatenate([*inview, *clicked]).astype(np.int64)]
+    if "article_id" in beh:
+        pieces.append(beh["article_id"].dropna().to_numpy(np.int64))
+    if hist is not None:
+        pieces.append(hist["article_id_fixed"].to_numpy(np.int64))
+    item_vocab = sort_ids(np.concatenate(pieces))
+    users_ext = beh["user_id"] if hist is None else pd.concat([beh["user_id"], hist["user_id"]])
+    user_vocab = sort_ids(users_ext.to_numpy(np.int64))
+    return item_vocab, user_vocab
+
+
+def _item_lists(lists: pd.Series, item_vocab: np.ndarray) -> list[list[int]]:
+    """Each list of article ids as a list of internal item ids."""
+    flat = index_of(np.concatenate([*lists, []]).astype(np.int64), item_vocab)
+    return [a.tolist() for a in np.split(flat, np.cumsum(lists.map(len))[:-1])]
+
+
+def _impressions(beh, uid, ts, items: list[list[int]], clicked: list[list[int]]) -> Impressions:
+    """One row per logged impression: items in view, clicks, dwell and session."""
+    return Impressions.from_frame(
+        pd.DataFrame(
+            {
+                "impression_id": beh["impression_id"].to_numpy(np.int64),
+                "user_id": uid,
+                "timestamp": ts,
+                "items": items,
+                "clicked": clicked,
+                "dwell": pd.to_numeric(beh.get("read_time", np.nan), errors="coerce"),
+                "session_id": beh.get("session_id", pd.Series(-1, index=beh.index))
+                .fillna(-1)
+                .to_numpy(np.int64),
+            }
+        )
+    )
+
+
+def _click_frames(imp, uid, ts, n_clicks, hist, user_vocab, item_vocab) -> list[pd.DataFrame]:
+    """The clicks as interaction frames: the history's (when present) first, then the pages'."""
+    frames = [
+        pd.DataFrame(
+            {
+                "user_id": np.repeat(uid, n_clicks),
+                "item_id": np.concatenate([*imp.df["clicked"], []]).astype(np.int64),
+                "timestamp": np.repeat(ts, n_clicks),
+            }
+        )
+    ]
+    if hist is not None:
+        frames.insert(
+            0,
+            pd.DataFrame(
+                {
+                    "user_id": index_of(hist["user_id"], user_vocab),
+                    "item_id": index_of(hist["article_id_fixed"].astype(np.int64), item_vocab),
+                    "timestamp": _seconds(hist["impression_time_fixed"]),
+                }
+            ),
+        )
+    return frames
+
+
 class EbnerdLoader:
     """EB-NeRD ``behaviors`` (+ ``history``) files (see the module docstring)."""
 
@@ -85,70 +163,16 @@ class EbnerdLoader:
     def load(self, path: Path, prefer: str = "parquet") -> Dataset:
         """Read the folder; ``prefer`` picks ``"parquet"`` or ``"jsonl"`` when both exist."""
         path = Path(path)
-        beh = _read(path, "behaviors", prefer)
-        if beh is None or not len(beh):
-            raise DatasetError(f"ebnerd: no behaviors.parquet / behaviors.jsonl rows in {path}")
-        cols = ["impression_id", "impression_time", "article_ids_inview", "article_ids_clicked"]
-        _need(beh, [*cols, "user_id"], f"{path}/behaviors")
-        hist = _read(path, "history", prefer)
-        if hist is not None:
-            _need(hist, ["user_id", "impression_time_fixed", "article_id_fixed"], f"{path}/history")
-            hist = hist.explode(["impression_time_fixed", "article_id_fixed"], ignore_index=True)
-            hist = hist.dropna(subset=["article_id_fixed"])
-
+        beh, hist = _read_logs(path, prefer)
         inview = beh["article_ids_inview"].map(lambda v: [] if v is None else list(v))
         clicked = beh["article_ids_clicked"].map(lambda v: [] if v is None else list(v))
-        pieces = [np.concatenate([*inview, *clicked]).astype(np.int64)]
-        if "article_id" in beh:
-            pieces.append(beh["article_id"].dropna().to_numpy(np.int64))
-        if hist is not None:
-            pieces.append(hist["article_id_fixed"].to_numpy(np.int64))
-        item_vocab = sort_ids(np.concatenate(pieces))
-        users_ext = beh["user_id"] if hist is None else pd.concat([beh["user_id"], hist["user_id"]])
-        user_vocab = sort_ids(users_ext.to_numpy(np.int64))
-
-        def ids(lists: pd.Series) -> list[list[int]]:
-            flat = index_of(np.concatenate([*lists, []]).astype(np.int64), item_vocab)
-            return [a.tolist() for a in np.split(flat, np.cumsum(lists.map(len))[:-1])]
-
+        item_vocab, user_vocab = _vocabularies(beh, hist, inview, clicked)
         uid = index_of(beh["user_id"], user_vocab)
         ts = _seconds(beh["impression_time"])
-        imp = Impressions.from_frame(
-            pd.DataFrame(
-                {
-                    "impression_id": beh["impression_id"].to_numpy(np.int64),
-                    "user_id": uid,
-                    "timestamp": ts,
-                    "items": ids(inview),
-                    "clicked": ids(clicked),
-                    "dwell": pd.to_numeric(beh.get("read_time", np.nan), errors="coerce"),
-                    "session_id": beh.get("session_id", pd.Series(-1, index=beh.index))
-                    .fillna(-1)
-                    .to_numpy(np.int64),
-                }
-            )
-        )
+        shown, clicks = _item_lists(inview, item_vocab), _item_lists(clicked, item_vocab)
+        imp = _impressions(beh, uid, ts, shown, clicks)
         n_clicks = clicked.map(len).to_numpy()
-        frames = [
-            pd.DataFrame(
-                {
-                    "user_id": np.repeat(uid, n_clicks),
-                    "item_id": np.concatenate([*imp.df["clicked"], []]).astype(np.int64),
-                    "timestamp": np.repeat(ts, n_clicks),
-                }
-            )
-        ]
-        if hist is not None:
-            frames.insert(
-                0,
-                pd.DataFrame(
-                    {
-                        "user_id": index_of(hist["user_id"], user_vocab),
-                        "item_id": index_of(hist["article_id_fixed"].astype(np.int64), item_vocab),
-                        "timestamp": _seconds(hist["impression_time_fixed"]),
-                    }
-                ),
-            )
+        frames = _click_frames(imp, uid, ts, n_clicks, hist, user_vocab, item_vocab)
         inter = pd.concat(frames, ignore_index=True).sort_values(
             ["user_id", "timestamp"], kind="stable"
         )
