@@ -139,7 +139,7 @@ def run_protocol(name: str, out: Path, data_kw=None, **kw) -> None:
 
     start = time.perf_counter()
     try:
-        tables = RUNNERS[name](**(data_keywords() if callable(data_kw) else data_kw or {}), **kw)
+        tables = RUNNERS[name](**(data_kw() if callable(data_kw) else data_kw or {}), **kw)
     except AlignUserError as exc:
         raise exit_error(exc) from None
     meta = run_meta(f"alignuser eval {name.replace('_', '-')}", start)
