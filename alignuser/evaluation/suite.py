@@ -197,7 +197,7 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
     holds each world's training wall time and validation metrics. ``chat`` adds the
     chat-model baseline (column ``sim_chat``, method ``sim_chat`` of the agreement).
     """
-    from alignuser.evaluation.selection import (
+    from alignuser.evaluation.selection.synthetic import (
         selection_agreement,
         selection_table,
         system_selection,
@@ -280,7 +280,7 @@ def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, c
 
 def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
     """LLM-as-judge human-likeness (1..5) of a run's sessions and of the human logs."""
-    from alignuser.evaluation.judge import run_judge as judge_run
+    from alignuser.evaluation.judge.scores import run_judge as judge_run
 
     return judge_run(run_dir, chat_model=judge, n_sessions=n_sessions, seed=seed)
 
@@ -305,7 +305,7 @@ def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
     dataset alone (a rating log on the chosen ``split``; impressions cut in time).
     """
     from alignuser.evaluation.datasource import with_split
-    from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
+    from alignuser.evaluation.fidelity.protocol import run_fidelity as fidelity_run
 
     datas, extra = None, {}
     if data is not None or scenario is not None:
@@ -359,7 +359,7 @@ def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choi
 
 def run_likeness(**kw) -> dict:
     """Discriminator human-likeness (:func:`alignuser.evaluation.likeness.run_likeness`)."""
-    from alignuser.evaluation.likeness import run_likeness as run
+    from alignuser.evaluation.likeness.discriminator import run_likeness as run
 
     return run(**kw)
 
