@@ -145,7 +145,7 @@ def _root(
 
 
 def _mount_eval() -> None:
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
 
     app.add_typer(
         eval_app, name="eval", help="Alignment evaluation protocols (see benchmarks/ALIGNMENT.md)."

@@ -31,7 +31,9 @@ import sys
 import time
 from pathlib import Path
 
-from alignuser.evaluation.eval_cli import (
+from alignuser.evaluation.common import FLOAT_FORMAT, write_tables
+from alignuser.evaluation.fidelity import parse_checkpoints
+from alignuser.evaluation.suite import (
     read_train_config,
     run_fidelity,
     run_next_action,
@@ -40,10 +42,7 @@ from alignuser.evaluation.eval_cli import (
     run_replay,
     run_selection,
     run_taste,
-    write_tables,
 )
-from alignuser.evaluation.fidelity import parse_checkpoints
-from alignuser.evaluation.suite import FLOAT_FORMAT
 
 HERE = Path(__file__).resolve().parent
 
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {machine} "
         f"in {time.perf_counter() - total:.0f} s. Protocol definitions: "
-        "`alignuser/evaluation/{taste,rating,next_action,fidelity,selection,replay}.py`.",
+        "`alignuser/evaluation/{taste,rating,next_action,replay}.py`, `alignuser/evaluation/{fidelity,selection}/`.",
         "",
         ANCHORS,
         NOTES,

@@ -36,8 +36,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
+    from alignuser.evaluation.common import run_meta, write_tables
     from alignuser.evaluation.likeness import run_likeness
-    from alignuser.evaluation.suite import _meta, write_tables
 
     start = time.perf_counter()
     tables = run_likeness(seeds=[int(s) for s in args.seeds.split(",")],
@@ -52,7 +52,7 @@ def main() -> None:
                                         ascending=[True, True, False], kind="stable")  # fmt: skip
     tables["top_features"] = top.groupby(["dataset", "policy"], sort=False).head(4)
     command = "python benchmarks/likeness.py " + " ".join(sys.argv[1:])
-    meta = _meta(command.strip(), start, threads=os.environ.get("OMP_NUM_THREADS", ""))
+    meta = run_meta(command.strip(), start, threads=os.environ.get("OMP_NUM_THREADS", ""))
     importance = tables.pop("importance")  # per seed and feature: JSON only (long)
     md = write_tables(Path(args.out), "likeness", tables, meta)
     doc = json.loads((Path(args.out) / "likeness.json").read_text())

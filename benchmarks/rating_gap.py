@@ -65,9 +65,9 @@ def run(name: str, split_name: str, checkpoint: str, n_boot: int) -> list[dict]:
     from alignuser.data.loaders import load_dataset
     from alignuser.data.splits import temporal_split
     from alignuser.evaluation.baselines import expected_ratings
+    from alignuser.evaluation.common import shared_data
     from alignuser.evaluation.protocols import StateBuilder, build_policies, rng_for
     from alignuser.evaluation.rating import paired_rmse_gap, rating_errors, rating_states
-    from alignuser.evaluation.suite import shared_data
 
     ds = load_dataset(shared_data() / name)
     split = temporal_split(ds.interactions, 0.2) if split_name == "temporal" else None

@@ -2,9 +2,9 @@
 
 The graph is read with ``ast`` from every ``alignuser`` module, counting top-level **and**
 function-level imports (a cycle hidden in a function is still a cycle), but not imports under
-``if TYPE_CHECKING:`` (annotations only). ``KNOWN_CYCLES`` and ``KNOWN_PRIVATE`` are the debts
-left (issue 16): a new cycle or private import fails, and so does a listed one that is gone,
-so that the lists only shrink.
+``if TYPE_CHECKING:`` (annotations only). Any cycle fails, at any depth, and so does any
+``_private`` name imported from another module of the package (make it public or move it to
+where it is used). There is no list of known exceptions (issue 16 paid the last debts).
 """
 
 from __future__ import annotations
@@ -13,17 +13,6 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "alignuser"
-
-_EVAL_CORE = (
-    "ab_selection datasource eval_cli eval_cli_likeness fidelity judge_agreement likeness "
-    "replay suite"
-)
-KNOWN_CYCLES = {
-    frozenset({"alignuser.evaluation.report", "alignuser.evaluation.report_likeness"}),
-    frozenset({"alignuser.evaluation.baselines", "alignuser.evaluation.protocols"}),
-    frozenset(f"alignuser.evaluation.{m}" for m in _EVAL_CORE.split()),
-}
-
 
 def _modules(root: Path = ROOT) -> dict[str, Path]:
     out = {}
@@ -131,16 +120,11 @@ def test_the_checker_finds_a_cycle_and_a_private_import(tmp_path):
     assert private == {("alignuser.sub.b", "alignuser.sub.c", "_hidden")}
 
 
-def test_no_new_import_cycles():
+def test_no_import_cycles():
     cycles = _cycles(_imports(_modules())[0])
-    new = cycles - KNOWN_CYCLES
-    assert not new, f"new import cycles: {[sorted(c) for c in new]}"
-    gone = KNOWN_CYCLES - cycles
-    assert not gone, f"fixed cycles still listed in KNOWN_CYCLES: {[sorted(c) for c in gone]}"
+    assert not cycles, f"import cycles: {[sorted(c) for c in cycles]}"
 
 
-def test_private_names_stay_in_their_module_outside_evaluation():
-    # evaluation/ is being split into protocol families (issue 16): its private imports
-    # are the known debt; anywhere else a private name imported across modules fails
-    private = {p for p in _imports(_modules())[1] if not p[0].startswith("alignuser.evaluation.")}
+def test_private_names_stay_in_their_module():
+    private = _imports(_modules())[1]
     assert not private, f"private names imported across modules: {sorted(private)}"

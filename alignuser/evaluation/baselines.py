@@ -52,6 +52,7 @@ __all__ = [
     "PopularityPolicy",
     "decide_watch",
     "expected_ratings",
+    "is_choice",
     "page_sizes",
     "watch_probabilities",
 ]
@@ -238,14 +239,15 @@ class MFUserPolicy:
 
 
 def _choice_terms(policy, states):
-    from alignuser.policy.choice import RATING_TERMS, WATCH_TERMS, _batch
+    from alignuser.policy.choice import RATING_TERMS, WATCH_TERMS, batch
 
-    fb = _batch(states)
+    fb = batch(states)
     p = policy.params
     return fb, fb.xw @ p.vector(WATCH_TERMS), fb.mid + fb.zr @ p.vector(RATING_TERMS)
 
 
-def _is_choice(policy) -> bool:
+def is_choice(policy) -> bool:
+    """Whether ``policy`` is a :class:`~alignuser.policy.choice.ChoiceModelPolicy`."""
     from alignuser.policy.choice import ChoiceModelPolicy
 
     return isinstance(policy, ChoiceModelPolicy)
@@ -253,7 +255,7 @@ def _is_choice(policy) -> bool:
 
 def _draws(policy, n_samples: int) -> int:
     """Monte-Carlo draws for ``policy``: one for a chat model (see the module docstring)."""
-    from alignuser.evaluation.protocols import is_chat
+    from alignuser.evaluation.chat_baseline import is_chat
 
     return 1 if is_chat(policy) else n_samples
 
@@ -284,10 +286,10 @@ def watch_probabilities(
         return np.zeros(0)
     if hasattr(policy, "watch_scores"):
         return np.asarray(policy.watch_scores(states), dtype=float)
-    if _is_choice(policy):
-        from alignuser.policy.choice import _sigmoid
+    if is_choice(policy):
+        from alignuser.policy.choice import sigmoid
 
-        return _sigmoid(_choice_terms(policy, states)[1])
+        return sigmoid(_choice_terms(policy, states)[1])
     if hasattr(policy, "scores"):
         return np.concatenate([np.asarray(sc.watch, float) for sc in policy.scores(states)])
     return _monte_carlo(policy, states, rng, _draws(policy, n_samples))[0]
@@ -311,7 +313,7 @@ def decide_watch(
         raise ValueError(f"mode must be 'sample' or 'greedy', got {mode!r}")
     if not states:
         return np.zeros(0, dtype=bool)
-    if _is_choice(policy) or (hasattr(policy, "scores") and not hasattr(policy, "watch_scores")):
+    if is_choice(policy) or (hasattr(policy, "scores") and not hasattr(policy, "watch_scores")):
         p = watch_probabilities(policy, states, rng, n_samples)
         return p >= 0.5 if mode == "greedy" else rng.random(len(p)) < p
     acts = policy.decide(states, rng)
@@ -337,7 +339,7 @@ def expected_ratings(
         return np.zeros(0)
     if hasattr(policy, "rating_expectations"):
         return np.asarray(policy.rating_expectations(states), dtype=float)
-    if _is_choice(policy):
+    if is_choice(policy):
         fb, _, mu = _choice_terms(policy, states)
         return _ordered_probit_mean(mu, float(policy.params.r_sigma), fb.max_r)
     if hasattr(policy, "scores"):

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.splits import impression_time_split  # re-exported: protocols import it here
-from alignuser.evaluation.protocols import is_chat, rng_for, summarise
+from alignuser.evaluation.chat_baseline import is_chat
+from alignuser.evaluation.protocols import rng_for, summarise
 
 __all__ = ["impression_time_split", "next_action", "next_action_table", "page_ranks"]
 
@@ -44,13 +45,13 @@ def page_ranks(scores: np.ndarray, clicked: Sequence[bool], rng: np.random.Gener
 
 def _exit_probs(policy, states, watch_p: np.ndarray) -> np.ndarray | None:
     """P(exit) per page with the expected watches ``watch_p`` (per item); None: no model."""
-    from alignuser.evaluation.baselines import _is_choice
+    from alignuser.evaluation.baselines import is_choice
 
-    if _is_choice(policy):
-        from alignuser.policy.choice import EXIT_TERMS, _batch, _sigmoid
+    if is_choice(policy):
+        from alignuser.policy.choice import EXIT_TERMS, batch, sigmoid
 
-        fb = _batch(states)
-        return _sigmoid(fb.exit_design(watch_p) @ policy.params.vector(EXIT_TERMS))
+        fb = batch(states)
+        return sigmoid(fb.exit_design(watch_p) @ policy.params.vector(EXIT_TERMS))
     if hasattr(policy, "scores") and not hasattr(policy, "watch_scores"):
         return np.array([float(sc.exit) for sc in policy.scores(states)])
     return None

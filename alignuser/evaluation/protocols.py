@@ -1,12 +1,16 @@
-"""Alignment evaluation protocols: shared pieces (state building, the policy line-up).
+"""Shared pieces of the protocols: state building, the policy line-up, seeds, summaries.
 
 The protocols themselves live in :mod:`~alignuser.evaluation.taste` (Agent4Rec 1:m taste
 discrimination), :mod:`~alignuser.evaluation.rating` (RMSE / MAE),
-:mod:`~alignuser.evaluation.next_action` (clicks on real pages) and
-:mod:`~alignuser.evaluation.selection` (system selection against a known truth). Each returns
+:mod:`~alignuser.evaluation.next_action` (clicks on real pages),
+:mod:`~alignuser.evaluation.replay` (CTR on logged pages) and the families
+:mod:`~alignuser.evaluation.selection` (system selection against a known truth, on your
+data, A/B arms, off-policy), :mod:`~alignuser.evaluation.fidelity`,
+:mod:`~alignuser.evaluation.likeness` and :mod:`~alignuser.evaluation.judge`. Each returns
 a tidy :class:`pandas.DataFrame` and is deterministic given its seeds.
 
-The line-up (:func:`build_policies`), fitted on the training part only:
+The line-up (:func:`build_policies`, default :data:`~alignuser.evaluation.common.
+PROTOCOL_POLICIES`), fitted on the training part only:
 
 ``random``: :class:`~alignuser.policy.random.RandomPolicy` (watch 0.5, sampled, seeded);
 ``popularity``: :class:`~alignuser.evaluation.baselines.PopularityPolicy`;
@@ -18,7 +22,7 @@ checkpoint is given. Ablation: ``choice_default``, the choice model with
 its default (uncalibrated) coefficients. ``chat`` (only when a chat model is configured,
 ``chat=`` / ``--chat openai:MODEL[@BASE_URL]``): a
 :class:`~alignuser.policy.chat.ChatModelPolicy`, an LLM prompted Agent4Rec-style whose
-answers are parsed strictly (see :func:`chat_policy`).
+answers are parsed strictly (see :func:`~alignuser.evaluation.chat_baseline.chat_policy`).
 
 Example:
     >>> from alignuser.data.synthetic import SyntheticWorld
@@ -40,20 +44,12 @@ import numpy as np
 import pandas as pd
 
 from alignuser.env.page import PageState
+from alignuser.evaluation.chat_baseline import chat_policy
+from alignuser.evaluation.common import PROTOCOL_POLICIES
 
-__all__ = [
-    "DEFAULT_POLICIES",
-    "StateBuilder",
-    "build_policies",
-    "chat_policy",
-    "is_chat",
-    "parse_chat_spec",
-    "summarise",
-]
+__all__ = ["StateBuilder", "build_policies", "rng_for", "summarise"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
 
 
 class StateBuilder:
@@ -97,71 +93,10 @@ class StateBuilder:
         ]
 
 
-def parse_chat_spec(spec: str, what: str = "chat model") -> tuple[str, str | None]:
-    """``(model, base_url)`` of a chat spec ``"openai:<model>[@<base_url>]"``.
-
-    Shared by the chat baseline and :func:`alignuser.evaluation.judge.judge_model`; ``what``
-    names the spec in the error.
-
-    Raises:
-        ValueError: For any other form (naming the spec).
-    """
-    kind, _, rest = str(spec).partition(":")
-    model, _, base_url = rest.partition("@")
-    bad_url = "@" in rest and not base_url.startswith(("http://", "https://"))
-    if kind != "openai" or not model.strip() or bad_url:
-        raise ValueError(
-            f"{what} spec {spec!r}: expected 'openai:<model>[@<base_url>]', "
-            "e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1"
-        )
-    return model, base_url or None
-
-
-def chat_policy(chat: Any, max_tokens: int = 256, **kwargs: Any):
-    """The ``"chat"`` baseline: a :class:`~alignuser.policy.chat.ChatModelPolicy`.
-
-    Args:
-        chat: A spec ``"openai:<model>[@<base_url>]"`` (any OpenAI-compatible server, built
-            by :func:`alignuser.policy.server.openai_server_policy`), a LangChain chat model
-            (wrapped), or a ready policy (anything with ``decide``; used as is).
-        max_tokens: Longest answer (spec only; a page answer is one short line per item).
-        **kwargs: More :func:`~alignuser.policy.server.openai_server_policy` arguments (spec
-            only), e.g. ``timeout``, ``max_concurrency``, ``requests_per_second``.
-
-    States whose answer stays unparseable after the re-asks fall back to random decisions
-    (counted in the policy's ``stats["fallbacks"]``), so an evaluation never stops on a bad
-    answer or a server outage; the protocols report that count.
-
-    Raises:
-        ValueError: For a malformed spec.
-    """
-    from alignuser.policy.chat import ChatModelPolicy
-
-    if isinstance(chat, str):
-        from alignuser.policy.server import openai_server_policy
-
-        model, base_url = parse_chat_spec(chat)
-        kwargs.setdefault("fallback", "random")
-        return openai_server_policy(base_url, model, max_tokens=max_tokens, **kwargs)
-    if hasattr(chat, "decide"):
-        return chat
-    return ChatModelPolicy(chat)
-
-
-def is_chat(policy: Any) -> bool:
-    """Whether ``policy`` is a :class:`~alignuser.policy.chat.ChatModelPolicy`.
-
-    Such a policy is LLM-backed: no probabilities, and each :meth:`decide` costs model calls.
-    """
-    from alignuser.policy.chat import ChatModelPolicy
-
-    return isinstance(policy, ChatModelPolicy)
-
-
 def build_policies(
     dataset,
     train,
-    names: Sequence[str] = DEFAULT_POLICIES,
+    names: Sequence[str] = PROTOCOL_POLICIES,
     seed: int = 0,
     alignuser_checkpoint: str | Mapping[str, str] | None = None,
     calibration_steps: int = 5000,
@@ -174,7 +109,8 @@ def build_policies(
     names to checkpoints (``{"alignuser": DIR, "alignuser_bc": DIR2}``: the policy and its
     ablations in the same run); they all take the place of ``"alignuser"`` in ``names``.
     ``chat`` (a spec ``"openai:<model>[@<base_url>]"``, a LangChain chat model or a policy,
-    see :func:`chat_policy`) adds the ``"chat"`` baseline; ``None``: no chat row.
+    see :func:`~alignuser.evaluation.chat_baseline.chat_policy`) adds the ``"chat"``
+    baseline; ``None``: no chat row.
     Unknown names go to :func:`alignuser.policy.registry.make_policy`.
 
     Raises:
@@ -235,11 +171,6 @@ def summarise(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd
     out = pd.concat([mean, std], axis=1).reset_index()
     out["n_seeds"] = g.size().to_numpy()
     return out
-
-
-def not_run_row(policy: str, reason: str, **keys: Any) -> dict[str, Any]:
-    """A clearly labelled row for a policy that could not be evaluated."""
-    return {"policy": policy, **keys, "status": f"not run: {reason}"}
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:

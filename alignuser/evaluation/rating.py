@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from alignuser.env.page import PageState
-from alignuser.evaluation.protocols import StateBuilder, is_chat, rng_for, summarise
+from alignuser.evaluation.chat_baseline import is_chat
+from alignuser.evaluation.protocols import StateBuilder, rng_for, summarise
 
 __all__ = [
     "paired_rmse_gap",

@@ -54,6 +54,7 @@ __all__ = [
     "replay_positions",
     "replay_table",
     "run_replay",
+    "strict_train",
 ]
 
 SUMMARY_METRICS = ["real_ctr", "pred_ctr", "abs_error", "position_corr", "position_mae"]
@@ -100,7 +101,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _strict_train(dataset, train_ds, train_inter):
+def strict_train(dataset, train_ds, train_inter):
     """The training dataset with training-only interactions and item statistics."""
     return dataclasses.replace(
         train_ds,
@@ -137,7 +138,7 @@ def replay_ctr(
     from alignuser.training.trajectories import StepContext, from_impressions
 
     train_ds, test_ds, train_inter, _ = impression_time_split(dataset, test_fraction)
-    policies = fit_policies(_strict_train(dataset, train_ds, train_inter), train_inter)
+    policies = fit_policies(strict_train(dataset, train_ds, train_inter), train_inter)
     ctx = StepContext(dataset, train_inter)
     steps = from_impressions(test_ds, history=train_inter, context=ctx)
     if not steps:
@@ -261,7 +262,7 @@ def load_replay_data(path: str | Path | None = None):
         return path
 
     if path is None:
-        from alignuser.evaluation.eval_cli import shared_data
+        from alignuser.evaluation.common import shared_data
 
         path = shared_data() / "ebnerd-sample"
     path = Path(path)
@@ -287,11 +288,10 @@ def run_replay(
         policies: Policy line-up (:func:`~alignuser.evaluation.protocols.build_policies`).
         test_fraction: Share of impressions (latest by time) replayed.
         chat: Chat-model baseline (spec ``"openai:<model>[@<base_url>]"``, chat model or
-            policy; see :func:`~alignuser.evaluation.protocols.chat_policy`); ``None``: none.
+            policy; see :func:`~alignuser.evaluation.chat_baseline.chat_policy`); ``None``: none.
     """
-    from alignuser.evaluation.eval_cli import _not_run
+    from alignuser.evaluation.common import chat_status, with_not_run
     from alignuser.evaluation.protocols import build_policies
-    from alignuser.evaluation.suite import _chat_status
 
     ds = load_replay_data(data)
     built: dict = {}
@@ -301,8 +301,8 @@ def run_replay(
         return dict(built)
 
     raw = replay_ctr(ds, fn, test_fraction=test_fraction, seeds=seeds)
-    summary = _not_run(replay_table(raw), checkpoint, policies)
-    summary = _chat_status(summary, [built.get("chat")], "replay")
+    summary = with_not_run(replay_table(raw), checkpoint, policies)
+    summary = chat_status(summary, [built.get("chat")], "replay")
     summary["pages"] = summary["pages"].astype("Int64")
     return {
         "summary": summary,

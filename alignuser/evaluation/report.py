@@ -6,13 +6,13 @@ can be mailed or opened offline. They are also saved under ``RUN_DIR/figures/``.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from alignuser.evaluation.common import png_base64, pyplot
 
 KEY_METRICS = [
     "watch_rate",
@@ -24,27 +24,9 @@ KEY_METRICS = [
 ]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig, path: Path) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def figure_outcomes(table: pd.DataFrame, out: Path) -> str:
     """Bar charts of the key metrics per recommender, with 95% CI error bars."""
-    plt = _plt()
+    plt = pyplot()
     metrics = [m for m in KEY_METRICS if m in set(table["metric"])]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     for ax, metric in zip(axes.ravel(), metrics):
@@ -59,12 +41,12 @@ def figure_outcomes(table: pd.DataFrame, out: Path) -> str:
         ax.axis("off")
     fig.suptitle("Macro outcomes per recommender (95% bootstrap CI over agents)")
     fig.tight_layout()
-    return _png(fig, out)
+    return png_base64(fig, out)
 
 
 def figure_distributions(events: pd.DataFrame, sessions: pd.DataFrame, out: Path) -> str:
     """Watch rate by page, exit page, rating and satisfaction distributions."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(12, 7))
     for label, ev in events.groupby("recommender"):
         by_page = ev.groupby("page")["watched"].mean()
@@ -88,7 +70,7 @@ def figure_distributions(events: pd.DataFrame, sessions: pd.DataFrame, out: Path
     for ax in axes.ravel():
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig, out)
+    return png_base64(fig, out)
 
 
 def write_report(
@@ -112,7 +94,7 @@ def write_report(
     figs = run_dir / "figures"
     img1 = figure_outcomes(table, figs / "outcomes.png")
     img2 = figure_distributions(events, sessions, figs / "distributions.png")
-    from alignuser.evaluation.report_likeness import likeness_panel
+    from alignuser.evaluation.likeness.panel import likeness_panel
 
     likeness = likeness_panel(run_dir, figs)
     timing = pd.DataFrame(

@@ -1,131 +1,49 @@
 """Each protocol as one call returning tidy tables (the runners behind ``alignuser eval``).
 
 Every ``run_<protocol>`` returns a mapping of table name to :class:`pandas.DataFrame`
-(``"summary"`` first); :func:`write_tables` writes such a mapping as ``<out>/<name>.json``
-and ``<out>/<name>.md``. :data:`RUNNERS` maps protocol names to their runner. The shared
-datasets folder is :func:`shared_data` (``$ALIGNUSER_SHARED_DATA``, default
-``../shared/data``); the learned policy's row reads "not run" without a checkpoint. With
+(``"summary"`` first); :func:`~alignuser.evaluation.common.write_tables` writes such a
+mapping as ``<out>/<name>.json`` and ``<out>/<name>.md``. :data:`RUNNERS` maps protocol
+names to their runner. Their default line-up is
+:data:`~alignuser.evaluation.common.PROTOCOL_POLICIES` and their default data come from
+the shared datasets folder (:func:`~alignuser.evaluation.common.shared_data`,
+``$ALIGNUSER_SHARED_DATA``, default ``../shared/data``); the learned policy's row reads "not
+run" without a checkpoint. With
 ``chat=`` (a spec ``"openai:<model>[@<base_url>]"``, a LangChain chat model or a policy) the
 ``chat`` baseline joins the line-up; its summary row's ``status`` says what it could not
 provide (probabilities) and how many pages fell back to random decisions.
 
 Example:
+    >>> from alignuser.evaluation.common import write_tables
     >>> tables = run_selection(worlds=1, n_users=40, n_items=60)  # doctest: +SKIP
     >>> write_tables(Path("runs/eval"), "selection", tables, {})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import time
 from pathlib import Path
 
-__all__ = ["POLICIES", "RUNNERS", "read_train_config", "run_fidelity", "run_judge",
-           "run_next_action", "run_off_policy", "run_rating", "run_replay", "run_selection",
-           "run_taste", "shared_data", "write_tables"]  # fmt: skip
+from alignuser.evaluation.common import (
+    PROTOCOL_POLICIES,
+    chat_status,
+    data_table,
+    shared_data,
+    with_not_run,
+)
 
-POLICIES = ("random", "popularity", "mf", "choice", "choice_default", "alignuser")
-
-
-def shared_data() -> Path:
-    """The shared datasets folder (``$ALIGNUSER_SHARED_DATA`` or ``../shared/data``)."""
-    return Path(os.environ.get("ALIGNUSER_SHARED_DATA", "../shared/data")).resolve()
-
-
-def _not_run(table, checkpoint: str | None, policies, **keys):
-    import pandas as pd
-
-    table = table.assign(status="ok")
-    if "alignuser" in policies and "alignuser" not in set(table["policy"]):
-        why = "no --alignuser-checkpoint" if not checkpoint else "checkpoint failed to load"
-        row = {"policy": "alignuser", **keys, "status": f"not run: {why}"}
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-    for col in ("m", "n_seeds", "n_split"):
-        if col in table:
-            table[col] = table[col].astype("Int64")
-    return table
-
-
-CHAT_NOTES = {
-    "taste": "no probabilities: AUC of its 0/1 decisions",
-    "rating": "rating from one answer; items it skipped get the midpoint (see rated_share)",
-    "next_action": "scores are its 0/1 watches (random tie-break); exits from its answers",
-    "replay": "one answer per page",
-    "likeness": "one answer per page",
-}
-
-
-def _chat_status(table, pols, protocol: str):
-    """Mark the ``chat`` rows of a summary: what it lacks and its fallback count."""
-    pols = [p for p in pols if p is not None]
-    if not pols or "policy" not in table or "status" not in table:
-        return table
-    total = {k: sum(int(p.stats.get(k, 0)) for p in pols if hasattr(p, "stats"))
-             for k in ("fallbacks", "parse_failures", "errors")}  # fmt: skip
-    note = (f"ok ({CHAT_NOTES[protocol]}; {total['fallbacks']} page(s) fell back to random "
-            f"after {total['parse_failures']} unparseable answer(s) and {total['errors']} "
-            "model error(s))")  # fmt: skip
-    table = table.copy()
-    table.loc[table["policy"] == "chat", "status"] = note
-    return table
-
-
-FLOAT_FORMAT = {"off_policy": ".5f"}  # CTRs of 0.4-0.7 %: 3 decimals would hide them
-
-
-def write_tables(out: Path, name: str, tables: dict, meta: dict) -> Path:
-    """Write ``<out>/<name>.json`` (records + meta) and ``<out>/<name>.md``; returns the md."""
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "meta": meta,
-        **{k: json.loads(t.to_json(orient="records")) for k, t in tables.items()},
-    }
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
-    lines = [f"## {name}", "", f"`{meta.get('command', '')}` ({meta.get('seconds', 0):.0f} s)", ""]
-    if meta.get("note"):
-        lines += [f"Note: {meta['note']}.", ""]
-    for k, t in tables.items():
-        fmt = FLOAT_FORMAT.get(name, ".3f")
-        lines += [f"### {k}", "", t.to_markdown(index=False, floatfmt=fmt), ""]
-    md = out / f"{name}.md"
-    md.write_text("\n".join(lines))
-    return md
-
-
-def _meta(command: str, start: float, **extra) -> dict:
-    return {
-        "command": command,
-        "seconds": time.perf_counter() - start,
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
-        **extra,
-    }
-
-
-def _data_table(ed):
-    """One row saying which data and split a protocol ran on."""
-    import pandas as pd
-
-    sp = ed.split
-    row = {"dataset": ed.dataset.name, "source": ed.source, "split": ed.split_label,
-           "users": ed.dataset.n_users, "items": ed.dataset.n_items}  # fmt: skip
-    if sp is not None:
-        row.update(train=len(sp.train), valid=len(sp.valid) if sp.valid is not None else 0,
-                   test=len(sp.test))  # fmt: skip
-    else:
-        row["impressions"] = len(ed.dataset.impressions)
-    return pd.DataFrame([row])
+__all__ = ["RUNNERS", "read_train_config", "run_fidelity", "run_judge", "run_judge_agreement",
+           "run_likeness", "run_next_action", "run_off_policy", "run_rating", "run_replay",
+           "run_selection", "run_taste"]  # fmt: skip
 
 
 def _eval_data(protocol: str, data, fmt, options, scenario, split, default, **kw):
+    """The checked data of one protocol run (:func:`~alignuser.evaluation.datasource.require`)."""
     from alignuser.evaluation.datasource import load_eval_data, require
 
     return require(protocol, load_eval_data(data, fmt, options, scenario, split, default, **kw))
 
 
 def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1, 2),
-              checkpoint=None, policies=POLICIES, mode: str = "sample",
+              checkpoint=None, policies=PROTOCOL_POLICIES, mode: str = "sample",
               chat=None, fmt=None, options=None, scenario=None, split=None) -> dict:  # fmt: skip
     """The taste protocol on ``data`` (default agent4rec-ml1m, split ``provided``).
 
@@ -151,13 +69,13 @@ def run_taste(data=None, users: int | None = None, ms=(1, 2, 3, 9), seeds=(0, 1,
         from alignuser.errors import DatasetError
 
         raise DatasetError(f"taste: no held-out item of {ds.name!r} to show (split {split.name!r})")
-    table = _not_run(taste_table(raw), checkpoint, policies)
-    table = _chat_status(table, [pols.get("chat")], "taste")
-    return {"summary": table, "raw": raw, "data": _data_table(ed)}
+    table = with_not_run(taste_table(raw), checkpoint, policies)
+    table = chat_status(table, [pols.get("chat")], "taste")
+    return {"summary": table, "raw": raw, "data": data_table(ed)}
 
 
 def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = None,
-               checkpoint=None, policies=POLICIES, chat=None, data=None, fmt=None,
+               checkpoint=None, policies=PROTOCOL_POLICIES, chat=None, data=None, fmt=None,
                options=None, scenario=None, split=None) -> dict:  # fmt: skip
     """RMSE / MAE on ml-100k folds and on ml-latest-small (temporal 80/20 split).
 
@@ -175,13 +93,13 @@ def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = N
     if data is not None or scenario is not None:
         ed = _eval_data("rating", data, fmt, options, scenario, split, None)
         jobs = [(ed.dataset.name, ed.dataset, ed.split, ed.split_label)]
-        data_table = _data_table(ed)
+        used = data_table(ed)
     else:
         ml100k = load_dataset(shared_data() / "ml-100k")
         jobs = [("ml-100k", ml100k, ml100k.splits[f], f) for f in folds]
         mls = load_dataset(shared_data() / "ml-latest-small")
         jobs.append(("ml-latest-small", mls, temporal_split(mls.interactions, 0.2), "temporal"))
-        data_table = None
+        used = None
     for name, ds, split, label in jobs:
         pols = build_policies(ds, split.train, policies, 0, checkpoint, chat=chat)
         if "chat" in pols and all(pols["chat"] is not c for c in chats):
@@ -190,17 +108,17 @@ def run_rating(folds=("u1", "u2", "u3", "u4", "u5"), max_ratings: int | None = N
         raws.append(raw.assign(dataset=name))
     raw = pd.concat(raws, ignore_index=True)
     for name, g in raw.groupby("dataset", sort=False):
-        tables.append(_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
-                               dataset=name))  # fmt: skip
-    summary = _chat_status(pd.concat(tables, ignore_index=True), chats, "rating")
+        tables.append(with_not_run(rating_table(g).assign(dataset=name), checkpoint, policies,
+                                   dataset=name))  # fmt: skip
+    summary = chat_status(pd.concat(tables, ignore_index=True), chats, "rating")
     out = {"summary": summary, "raw": raw}
-    if data_table is not None:
-        out["data"] = data_table
+    if used is not None:
+        out["data"] = used
     return out
 
 
-def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICIES,
-                    chat=None, fmt=None, options=None, scenario=None,
+def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None,
+                    policies=PROTOCOL_POLICIES, chat=None, fmt=None, options=None, scenario=None,
                     test_fraction: float = 0.3) -> dict:  # fmt: skip
     """Next action on later impressions (default ebnerd-sample), cut at ``test_fraction``."""
     from alignuser.evaluation.next_action import next_action, next_action_table
@@ -215,9 +133,9 @@ def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None, policies=POLICI
         return dict(built)
 
     raw = next_action(ed.dataset, fn, test_fraction=test_fraction, seeds=seeds)
-    table = _not_run(next_action_table(raw), checkpoint, policies)
-    summary = _chat_status(table, [built.get("chat")], "next_action")
-    return {"summary": summary, "raw": raw, "data": _data_table(ed)}
+    table = with_not_run(next_action_table(raw), checkpoint, policies)
+    summary = chat_status(table, [built.get("chat")], "next_action")
+    return {"summary": summary, "raw": raw, "data": data_table(ed)}
 
 
 def read_train_config(path: str | Path):
@@ -258,19 +176,19 @@ def read_train_config(path: str | Path):
 
 
 def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, checkpoint=None,
-                  policies=POLICIES, train_config=None, train_dir=None,
+                  policies=PROTOCOL_POLICIES, train_config=None, train_dir=None,
                   chat=None, data=None, fmt=None, options=None, scenario=None,
                   split=None, recommenders=None, logs=None, arm_column=None,
                   test_fraction: float | None = None, seed: int = 0) -> dict:  # fmt: skip
     """System selection over ``worlds`` synthetic world seeds, or on a dataset.
 
     With ``data`` or ``scenario`` (and ``fmt``, ``options``, ``split``): the recommenders
-    (default :data:`~alignuser.evaluation.selection_data.DATA_RECOMMENDERS`) are ranked on
+    (default :data:`~alignuser.evaluation.selection.on_data.DATA_RECOMMENDERS`) are ranked on
     that dataset's split by each policy's simulated click rate and by offline metrics
-    (:func:`~alignuser.evaluation.selection_data.dataset_selection`; no online truth there).
+    (:func:`~alignuser.evaluation.selection.on_data.dataset_selection`; no online truth there).
     With ``logs`` (an impressions log) and ``arm_column``: your own A/B test, each arm's
     later pages replayed to policies fitted on the earlier pages of all arms, against the
-    arms' real CTRs (:func:`~alignuser.evaluation.ab_selection.ab_selection`; the time cut
+    arms' real CTRs (:func:`~alignuser.evaluation.selection.ab.ab_selection`; the time cut
     at ``test_fraction``, default 0.3).
 
     ``train_config`` (a ``TrainConfig``, a mapping or a YAML path, see
@@ -279,7 +197,7 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
     holds each world's training wall time and validation metrics. ``chat`` adds the
     chat-model baseline (column ``sim_chat``, method ``sim_chat`` of the agreement).
     """
-    from alignuser.evaluation.selection import (
+    from alignuser.evaluation.selection.synthetic import (
         selection_agreement,
         selection_table,
         system_selection,
@@ -308,8 +226,8 @@ def run_selection(worlds: int = 3, n_users: int = 300, n_items: int = 300, check
 def _ab(logs, arm_column, fmt, options, checkpoint, policies, chat, test_fraction,
         seed) -> dict:  # fmt: skip
     from alignuser.errors import DatasetError
-    from alignuser.evaluation.ab_selection import ab_selection, ab_summary
     from alignuser.evaluation.protocols import build_policies
+    from alignuser.evaluation.selection.ab import ab_selection, ab_summary
 
     if logs is None or not arm_column:
         raise DatasetError("your own A/B test needs both --logs FILE and --arm-column COLUMN")
@@ -325,7 +243,7 @@ def _ab(logs, arm_column, fmt, options, checkpoint, policies, chat, test_fractio
     summary = ab_summary(raw)
     summary["status"] = "ok"
     _alignuser_not_run(summary, policies, built, checkpoint)
-    return {"summary": summary, "arms": raw, "data": _data_table(ed)}
+    return {"summary": summary, "arms": raw, "data": data_table(ed)}
 
 
 def _alignuser_not_run(summary, policies, built, checkpoint) -> None:
@@ -339,7 +257,7 @@ def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, c
                     recommenders, train_config) -> dict:  # fmt: skip
     from alignuser.errors import DatasetError
     from alignuser.evaluation.protocols import build_policies
-    from alignuser.evaluation.selection_data import (
+    from alignuser.evaluation.selection.on_data import (
         DATA_RECOMMENDERS,
         dataset_selection,
         offline_agreement,
@@ -357,12 +275,12 @@ def _data_selection(data, fmt, options, scenario, split, checkpoint, policies, c
     summary = offline_agreement(raw)
     summary["status"] = "ok (no online truth on this data: agreement with offline NDCG@10)"
     _alignuser_not_run(summary, policies, pols, checkpoint)
-    return {"summary": summary, "scores": raw, "data": _data_table(ed)}
+    return {"summary": summary, "scores": raw, "data": data_table(ed)}
 
 
 def run_judge(run_dir: Path, judge: str | None = None, n_sessions: int = 50, seed: int = 0) -> dict:
     """LLM-as-judge human-likeness (1..5) of a run's sessions and of the human logs."""
-    from alignuser.evaluation.judge import run_judge as judge_run
+    from alignuser.evaluation.judge.scores import run_judge as judge_run
 
     return judge_run(run_dir, chat_model=judge, n_sessions=n_sessions, seed=seed)
 
@@ -375,7 +293,7 @@ def run_replay(data=None, seeds=(0, 1, 2), checkpoint=None, test_fraction: float
     ed = _eval_data("replay", data, fmt, options, scenario, None,
                     shared_data() / "ebnerd-sample", impressions=True)  # fmt: skip
     out = replay_run(ed.dataset, seeds, checkpoint, test_fraction=test_fraction, chat=chat)
-    return {**out, "data": _data_table(ed)}
+    return {**out, "data": data_table(ed)}
 
 
 def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
@@ -387,7 +305,7 @@ def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
     dataset alone (a rating log on the chosen ``split``; impressions cut in time).
     """
     from alignuser.evaluation.datasource import with_split
-    from alignuser.evaluation.fidelity import run_fidelity as fidelity_run
+    from alignuser.evaluation.fidelity.protocol import run_fidelity as fidelity_run
 
     datas, extra = None, {}
     if data is not None or scenario is not None:
@@ -395,7 +313,7 @@ def run_fidelity(data=None, seeds=(0,), checkpoint=None, max_users: int = 200,
 
         ed = require("fidelity", load_eval_data(data, fmt, options, scenario, split,
                                                 impressions="auto"))  # fmt: skip
-        datas, extra = [with_split(ed)], {"data": _data_table(ed)}
+        datas, extra = [with_split(ed)], {"data": data_table(ed)}
     out = fidelity_run(datas, seeds, checkpoint, max_users=max_users, plots_dir=plots_dir,
                        chat=chat)  # fmt: skip
     return {**out, **extra}
@@ -409,14 +327,14 @@ def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choi
     Per campaign and direction (fit on one logging policy's log, predict the other's CTR):
     the simulator (``sim_<policy>``), obp-style IPW / SNIPW / DM / DR and the naive
     estimate against the truth with a bootstrap interval; see
-    :mod:`alignuser.evaluation.offpolicy`. ``train_config`` (a ``TrainConfig``, mapping or
+    :mod:`alignuser.evaluation.selection.offpolicy`. ``train_config`` (a ``TrainConfig``, mapping or
     YAML path) trains the learned policy on each training log, into ``train_dir``
     (default temporary).
     """
     import tempfile
 
     from alignuser.errors import DatasetError
-    from alignuser.evaluation.offpolicy import offpolicy_selection, offpolicy_summary
+    from alignuser.evaluation.selection.offpolicy import offpolicy_selection, offpolicy_summary
 
     if chat is not None:
         raise DatasetError("off-policy: the chat baseline is not wired into this protocol")
@@ -441,14 +359,14 @@ def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choi
 
 def run_likeness(**kw) -> dict:
     """Discriminator human-likeness (:func:`alignuser.evaluation.likeness.run_likeness`)."""
-    from alignuser.evaluation.likeness import run_likeness as run
+    from alignuser.evaluation.likeness.discriminator import run_likeness as run
 
     return run(**kw)
 
 
 def run_judge_agreement(**kw) -> dict:
-    """Judge agreement (:func:`alignuser.evaluation.judge_agreement.run_judge_agreement`)."""
-    from alignuser.evaluation.judge_agreement import run_judge_agreement as run
+    """Judge agreement (:func:`alignuser.evaluation.judge.agreement.run_judge_agreement`)."""
+    from alignuser.evaluation.judge.agreement import run_judge_agreement as run
 
     return run(**kw)
 

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.protocols import StateBuilder, is_chat, rng_for, summarise
+from alignuser.evaluation.chat_baseline import is_chat
+from alignuser.evaluation.protocols import StateBuilder, rng_for, summarise
 
 __all__ = ["binary_metrics", "sample_taste_items", "taste_discrimination", "taste_table"]
 

@@ -36,7 +36,15 @@ from alignuser.env.actions import PageAction
 from alignuser.env.page import PageState
 from alignuser.policy.random import assemble_actions
 
-__all__ = ["WATCH_TERMS", "ChoiceModelPolicy", "ChoiceParams", "read_features", "summary_stats"]
+__all__ = [
+    "WATCH_TERMS",
+    "ChoiceModelPolicy",
+    "ChoiceParams",
+    "batch",
+    "read_features",
+    "sigmoid",
+    "summary_stats",
+]
 
 WATCH_TERMS = ("b0", "b_aff", "b_pop", "b_mean", "b_mem", "b_pos", "b_act", "b_soc")
 EXIT_TERMS = ("e0", "e_page", "e_pat", "e_sat")
@@ -106,7 +114,7 @@ class _Batch:
         return np.column_stack([ones, self.page - 1.0, -self.patience, -frac])
 
 
-def _batch(states: Sequence[PageState]) -> _Batch:
+def batch(states: Sequence[PageState]) -> _Batch:
     """Per-item covariates of a batch (one pass over items, the arithmetic vectorised)."""
     aff, mem, mean, pop, pos, sid, friend = [], [], [], [], [], [], []
     b = len(states)
@@ -155,14 +163,15 @@ def _batch(states: Sequence[PageState]) -> _Batch:
     return _Batch(sid_a, xw, zr.reshape(-1, 5), mid, max_r, n_items, page, patience)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function ``1 / (1 + exp(-x))`` (as ``tanh``: no overflow)."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def _logistic_nll(w: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float):
     z = x @ w
     nll = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum(w[1:] ** 2)
-    grad = x.T @ (_sigmoid(z) - y) / len(y)
+    grad = x.T @ (sigmoid(z) - y) / len(y)
     grad[1:] += l2 * w[1:]
     return nll, grad
 
@@ -171,7 +180,7 @@ def _offset_nll(w: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float, offset: 
     """Logistic NLL with a fixed offset (contribution of the coefficients held fixed)."""
     z = x @ w + offset
     nll = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum(w[1:] ** 2)
-    grad = x.T @ (_sigmoid(z) - y) / len(y)
+    grad = x.T @ (sigmoid(z) - y) / len(y)
     grad[1:] += l2 * w[1:]
     return nll, grad
 
@@ -263,12 +272,12 @@ class ChoiceModelPolicy:
         if not states:
             return []
         p = self.params
-        fb = _batch(states)
-        watch = rng.random(len(fb.sid)) < _sigmoid(fb.xw @ p.vector(WATCH_TERMS))
+        fb = batch(states)
+        watch = rng.random(len(fb.sid)) < sigmoid(fb.xw @ p.vector(WATCH_TERMS))
         mu = fb.mid + fb.zr @ p.vector(RATING_TERMS)
         noisy = np.rint(mu + p.r_sigma * rng.standard_normal(len(mu)))
         ratings = np.clip(noisy, 1, fb.max_r).astype(np.int64)
-        p_exit = _sigmoid(fb.exit_design(watch.astype(float)) @ p.vector(EXIT_TERMS))
+        p_exit = sigmoid(fb.exit_design(watch.astype(float)) @ p.vector(EXIT_TERMS))
         exits = rng.random(len(states)) < p_exit
         return assemble_actions(states, watch, ratings, exits)
 
@@ -276,7 +285,7 @@ class ChoiceModelPolicy:
         self, states: Sequence[PageState], actions: Sequence[PageAction]
     ) -> dict[str, float]:
         """Mean log-likelihood per watch decision, per exit decision and per rating."""
-        fb = _batch(states)
+        fb = batch(states)
         y, r, ex = _observed(states, actions)
         p = self.params
         out = {
@@ -305,7 +314,7 @@ class ChoiceModelPolicy:
         """
         from scipy.optimize import minimize
 
-        fb = _batch(states)
+        fb = batch(states)
         y, r, ex = _observed(states, actions)
         p, upd = self.params, {}
         jobs = [(WATCH_TERMS, fb.xw, y), (EXIT_TERMS, fb.exit_design(y), ex)]
@@ -341,7 +350,7 @@ class ChoiceModelPolicy:
         p = self.params
         stats = np.array([summary_stats(s) for s in summaries], dtype=float).reshape(-1, 2)
         z = p.s0 + p.s_rate * stats[:, 0] + p.s_hit * stats[:, 1]
-        score = 1 + 9 * _sigmoid(z) + p.s_noise * rng.standard_normal(len(z))
+        score = 1 + 9 * sigmoid(z) + p.s_noise * rng.standard_normal(len(z))
         return np.clip(np.rint(score), 1, 10).astype(int).tolist()
 
     def get_state(self) -> dict[str, Any]:

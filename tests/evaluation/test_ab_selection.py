@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alignuser.data.synthetic import SyntheticWorld
-from alignuser.evaluation.eval_cli import eval_app
+from alignuser.evaluation.cli import eval_app
 
 
 @pytest.fixture(scope="module")

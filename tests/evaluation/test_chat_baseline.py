@@ -12,11 +12,13 @@ from typer.testing import CliRunner
 
 from alignuser.data.splits import temporal_split
 from alignuser.data.synthetic import SyntheticWorld
-from alignuser.evaluation.eval_cli import eval_app
+from alignuser.evaluation.chat_baseline import parse_chat_spec
+from alignuser.evaluation.cli import eval_app
+from alignuser.evaluation.common import chat_status
 from alignuser.evaluation.next_action import next_action, next_action_table
-from alignuser.evaluation.protocols import build_policies, parse_chat_spec
+from alignuser.evaluation.protocols import build_policies
 from alignuser.evaluation.rating import rating_prediction, rating_table
-from alignuser.evaluation.suite import _chat_status, run_selection
+from alignuser.evaluation.suite import run_selection
 from alignuser.evaluation.taste import sample_taste_items, taste_discrimination, taste_table
 from alignuser.policy.chat import ChatModelPolicy
 from alignuser.testing.fakes import PageRuleChatModel, rule_answer, write_chat_completion
@@ -69,7 +71,7 @@ def test_chat_status_says_what_is_missing(world):
     ds, split = world
     pols = build_policies(ds, split.train, ["random"], chat=PageRuleChatModel(always_bad=True))
     table = taste_table(taste_discrimination(ds, split, pols, ms=(1,), seeds=(0,)))
-    out = _chat_status(table.assign(status="ok"), [pols["chat"]], "taste").set_index("policy")
+    out = chat_status(table.assign(status="ok"), [pols["chat"]], "taste").set_index("policy")
     assert out.loc["random", "status"] == "ok"
     assert "no probabilities" in out.loc["chat", "status"]
     n = pols["chat"].stats["fallbacks"]

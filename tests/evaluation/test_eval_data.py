@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alignuser.data.synthetic import SyntheticWorld
-from alignuser.evaluation.eval_cli import eval_app
+from alignuser.evaluation.cli import eval_app
 
 IDS = ["-o", "columns.user=uid", "-o", "columns.item=movie"]
 MAP = [*IDS, "-o", "columns.rating=stars", "-o", "columns.timestamp=ts"]

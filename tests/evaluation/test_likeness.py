@@ -12,7 +12,7 @@ import pytest
 from alignuser.data.synthetic import SyntheticWorld
 from alignuser.env.actions import ItemDecision, PageAction
 from alignuser.evaluation.likeness import likeness, likeness_table, two_sample_auc
-from alignuser.evaluation.likeness_sessions import (
+from alignuser.evaluation.likeness.sessions import (
     RATING_FEATURES,
     likeness_sessions,
     session_features,
@@ -118,7 +118,7 @@ def test_rating_features_are_left_out_on_implicit_logs(shared_data):
 def test_cli_writes_the_table(world, tmp_path):
     from typer.testing import CliRunner
 
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
 
     world.impressions.to_parquet(tmp_path / "log.parquet")
     argv = ["likeness", "--data", str(tmp_path / "log.parquet"), "--policies",
@@ -138,12 +138,13 @@ def test_cli_writes_the_table(world, tmp_path):
 
 
 def test_checkpoint_rows_one_per_folder(world, tmp_path):
-    from alignuser.evaluation.likeness import _checkpoints, run_likeness
+    from alignuser.evaluation.fidelity.checkpoints import checkpoint_variants
+    from alignuser.evaluation.likeness import run_likeness
 
-    got, why = _checkpoints({"w": "r/s0/policy+r/s1/policy"}, ["w"])
+    got, why = checkpoint_variants({"w": "r/s0/policy+r/s1/policy"}, ["w"])
     assert got == {"alignuser:s0": "r/s0/policy", "alignuser:s1": "r/s1/policy"} and not why
-    assert _checkpoints("c1", ["w"]) == ({"alignuser": "c1"}, "")
-    assert _checkpoints({"other": "c"}, ["w"])[0] == {}
+    assert checkpoint_variants("c1", ["w"]) == ({"alignuser": "c1"}, "")
+    assert checkpoint_variants({"other": "c"}, ["w"])[0] == {}
     bad = f"{tmp_path}/a/policy+{tmp_path}/b/policy"
     out = run_likeness(world, checkpoint=bad, policies=("random", "alignuser"), max_users=15,
                        n_boot=0)  # fmt: skip

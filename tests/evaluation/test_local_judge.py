@@ -13,14 +13,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from alignuser.evaluation.judge import judge_model, judge_sessions
-from alignuser.evaluation.judge_agreement import (
+from alignuser.evaluation.judge.agreement import (
     PAIR_PROMPT,
     agreement_table,
     judge_pairs,
     parse_pair,
     run_judge_agreement,
 )
-from alignuser.evaluation.local_judge import LocalChatModel, local_judge_model
+from alignuser.evaluation.judge.local import LocalChatModel, local_judge_model
 
 TEXTS = [
     "PAGE 1: Heat (Crime): watched, rated 4/5; Toy Story (Animation): skipped\nEND: left.",
@@ -110,7 +110,7 @@ def test_judge_agreement_offline_end_to_end(tiny_dir, tmp_path):
     from typer.testing import CliRunner
 
     from alignuser.data.synthetic import SyntheticWorld
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
 
     world = SyntheticWorld(n_users=30, n_items=60, seed=1).dataset(n_sessions_per_user=2)
     out = run_judge_agreement(f"transformers:{tiny_dir}", world, n_pairs=6,

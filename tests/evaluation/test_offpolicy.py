@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignuser.evaluation.offpolicy import (
+from alignuser.evaluation.selection.offpolicy import (
     click_model,
     dm,
     dr,
@@ -113,7 +113,7 @@ def test_simulator_rows_and_not_run_learned_policy(tmp_path):
 def test_cli_writes_the_table_and_missing_data_is_one_line(obd_pair, tmp_path):
     from typer.testing import CliRunner
 
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
 
     out = tmp_path / "res"
     res = CliRunner().invoke(eval_app, ["off-policy", "--data", str(obd_pair), "--campaigns",

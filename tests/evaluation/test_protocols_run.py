@@ -9,7 +9,7 @@ import pytest
 
 from alignuser.data.splits import temporal_split
 from alignuser.data.synthetic import SyntheticWorld
-from alignuser.evaluation.eval_cli import eval_app
+from alignuser.evaluation.cli import eval_app
 from alignuser.evaluation.next_action import next_action, next_action_table
 from alignuser.evaluation.protocols import build_policies
 from alignuser.evaluation.rating import rating_prediction

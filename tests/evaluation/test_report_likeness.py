@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from alignuser.evaluation.report_likeness import HINT, likeness_panel
+from alignuser.evaluation.likeness.panel import HINT, likeness_panel
 
 
 def _doc(path, rows):
@@ -34,7 +34,7 @@ def test_report_of_a_run_shows_the_panel(tmp_path):
     from typer.testing import CliRunner
 
     from alignuser.cli import app
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
     from alignuser.scenario import Scenario
     from alignuser.simulation.runner import run
 

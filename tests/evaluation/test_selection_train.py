@@ -25,7 +25,7 @@ WORLD = {"n_users": 40, "n_items": 60}
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from alignuser.evaluation.eval_cli import run_selection
+    from alignuser.evaluation.suite import run_selection
 
     tmp = tmp_path_factory.mktemp("selection-train")
     cfg = tmp / "scenario.yaml"
@@ -58,7 +58,7 @@ def test_every_recommender_gets_a_simulated_alignuser_score(trained):
 
 
 def test_training_sees_only_pre_cut_logs(trained):
-    from alignuser.evaluation.selection import _train_config, world_logs
+    from alignuser.evaluation.selection.worlds import world_logs, world_train_config
     from alignuser.training.trainer import prepare_steps
 
     out, run_dir = trained
@@ -75,7 +75,7 @@ def test_training_sees_only_pre_cut_logs(trained):
     assert int(wl.train_data.interactions.df["timestamp"].max()) <= wl.cut
     assert wl.split.test.df["timestamp"].min() == wl.cut
     train, valid = prepare_steps(
-        _train_config(MICRO, 0), wl.train_data, interactions=wl.split.train
+        world_train_config(MICRO, 0), wl.train_data, interactions=wl.split.train
     )
     assert len(train) == data["n_train_steps"] and len(valid) == data["n_valid_steps"]
     assert max(s.timestamp for s in [*train, *valid]) < wl.cut
@@ -90,7 +90,7 @@ def test_config_seed_is_the_world_seed(trained):
 def test_cli_bad_train_key_exits_2_naming_file_and_key(tmp_path):
     from typer.testing import CliRunner
 
-    from alignuser.evaluation.eval_cli import eval_app
+    from alignuser.evaluation.cli import eval_app
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"name": "x", "train": {**MICRO, "align_epoch": 2}}))
@@ -105,7 +105,7 @@ def test_cli_bad_train_key_exits_2_naming_file_and_key(tmp_path):
 
 
 def test_bare_mapping_and_nested_key_errors(tmp_path):
-    from alignuser.evaluation.eval_cli import read_train_config
+    from alignuser.evaluation.suite import read_train_config
 
     bare = tmp_path / "bare.yaml"
     bare.write_text(yaml.safe_dump(MICRO))

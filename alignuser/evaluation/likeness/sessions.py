@@ -4,7 +4,7 @@ The human-likeness test (:mod:`alignuser.evaluation.likeness`) compares held-out
 sessions with the sessions a policy produces **on the very pages the humans saw**:
 
 * **Impression logs** (EB-NeRD, the synthetic world): the held-out sessions of
-  :func:`~alignuser.evaluation.fidelity_heldout.held_out` (sessions starting after the time
+  :func:`~alignuser.evaluation.fidelity.heldout.held_out` (sessions starting after the time
   cut); each page as it was shown, with the user's real history strictly before it.
 * **Rating logs** (MovieLens, Agent4Rec): the protocol's pages, built by
   :func:`~alignuser.training.trajectories.from_ratings` on the test part (each page holds
@@ -83,7 +83,7 @@ class LikenessSessions:
 
 
 def _from_impressions(dataset, test_fraction, max_users, seed) -> LikenessSessions:
-    from alignuser.evaluation.fidelity_heldout import held_out
+    from alignuser.evaluation.fidelity.heldout import held_out
     from alignuser.memory.encoders import default_encoder
 
     held = held_out(dataset, test_fraction=test_fraction, max_users=max_users, seed=seed)

@@ -226,6 +226,53 @@ def _policies(policy_ds, names, seed, checkpoint, train_config, train_dir):
     return out
 
 
+def _direction_rows(camp: str, src: str, dst: str, logs: dict, frames: dict,
+                    rng: np.random.Generator, seed: int, n_boot: int, policies: Sequence[str],
+                    checkpoint, train_config, train_dir) -> list[dict]:  # fmt: skip
+    """Rows of one campaign and direction: every method fitted on ``src``, predicting ``dst``.
+
+    The truth is ``dst``'s own CTR with a bootstrap interval (and ``decidable``: whether the
+    interval of the true difference excludes 0); the estimators and each simulated policy
+    follow, a policy without a checkpoint or train config as "not run".
+    """
+    tr, te = frames[src], frames[dst]
+    n_items = logs[src].n_items
+    truth = float(te["click"].mean())
+    t_lo, t_hi = _boot(lambda i, c=te["click"].to_numpy(): c[i].mean(), len(te), rng,
+                       max(n_boot, 200))  # fmt: skip
+    diff = [te["click"].to_numpy()[rng.integers(0, len(te), len(te))].mean()
+            - tr["click"].to_numpy()[rng.integers(0, len(tr), len(tr))].mean()
+            for _ in range(max(n_boot, 200))]  # fmt: skip
+    d_lo, d_hi = np.percentile(diff, [2.5, 97.5])
+    base = {"campaign": camp, "train_log": src, "target": dst, "n_train": len(tr),
+            "train_clicks": int(tr["click"].sum()), "train_ctr": float(tr["click"].mean()),
+            "truth": truth, "truth_lo": t_lo, "truth_hi": t_hi,
+            "target_clicks": int(te["click"].sum()),
+            "decidable": bool(d_lo > 0 or d_hi < 0)}  # fmt: skip
+    pi = target_distribution(te, dst, n_items)
+    found = estimator_rows(tr, pi, n_items, rng, n_boot)
+    policy_ds, pages = _transfer(logs[src], logs[dst])
+    pols = _policies(policy_ds, policies, seed, checkpoint, train_config, train_dir)
+    for k, name in enumerate(policies):
+        if name not in pols:
+            found.append({"method": f"sim_{name}", "status": "not run: no checkpoint "
+                          "or train config for this log"})  # fmt: skip
+            continue
+        w = simulated_ctr(pols[name], policy_ds, pages, np.random.default_rng([seed, k]))
+        lo, hi = (_boot(lambda i, w=w: w[i].mean(), len(w), rng, n_boot) if n_boot
+                  else (np.nan, np.nan))  # fmt: skip
+        found.append({"method": f"sim_{name}", "estimate": float(w.mean()),
+                      "est_lo": lo, "est_hi": hi})  # fmt: skip
+    rows = []
+    for f in found:
+        row = {**base, "status": "ok", **f}
+        est = row.get("estimate", np.nan)
+        row["abs_error"] = abs(est - truth) if np.isfinite(est) else np.nan
+        row["in_truth_ci"] = bool(t_lo <= est <= t_hi) if np.isfinite(est) else None
+        rows.append(row)
+    return rows
+
+
 def offpolicy_selection(
     root: str | Path,
     campaigns: Sequence[str] = ("all", "men", "women"),
@@ -269,40 +316,8 @@ def offpolicy_selection(
         frames = {p: _log_frame(ds) for p, ds in logs.items()}
         for di, (src, dst) in enumerate((("random", "bts"), ("bts", "random"))):
             rng = np.random.default_rng([seed, ci, di])
-            tr, te = frames[src], frames[dst]
-            n_items = logs[src].n_items
-            truth = float(te["click"].mean())
-            t_lo, t_hi = _boot(lambda i, c=te["click"].to_numpy(): c[i].mean(), len(te), rng,
-                               max(n_boot, 200))  # fmt: skip
-            diff = [te["click"].to_numpy()[rng.integers(0, len(te), len(te))].mean()
-                    - tr["click"].to_numpy()[rng.integers(0, len(tr), len(tr))].mean()
-                    for _ in range(max(n_boot, 200))]  # fmt: skip
-            d_lo, d_hi = np.percentile(diff, [2.5, 97.5])
-            base = {"campaign": camp, "train_log": src, "target": dst, "n_train": len(tr),
-                    "train_clicks": int(tr["click"].sum()), "train_ctr": float(tr["click"].mean()),
-                    "truth": truth, "truth_lo": t_lo, "truth_hi": t_hi,
-                    "target_clicks": int(te["click"].sum()),
-                    "decidable": bool(d_lo > 0 or d_hi < 0)}  # fmt: skip
-            pi = target_distribution(te, dst, n_items)
-            found = estimator_rows(tr, pi, n_items, rng, n_boot)
-            policy_ds, pages = _transfer(logs[src], logs[dst])
-            pols = _policies(policy_ds, policies, seed, checkpoint, train_config, train_dir)
-            for k, name in enumerate(policies):
-                if name not in pols:
-                    found.append({"method": f"sim_{name}", "status": "not run: no checkpoint "
-                                  "or train config for this log"})  # fmt: skip
-                    continue
-                w = simulated_ctr(pols[name], policy_ds, pages, np.random.default_rng([seed, k]))
-                lo, hi = (_boot(lambda i, w=w: w[i].mean(), len(w), rng, n_boot) if n_boot
-                          else (np.nan, np.nan))  # fmt: skip
-                found.append({"method": f"sim_{name}", "estimate": float(w.mean()),
-                              "est_lo": lo, "est_hi": hi})  # fmt: skip
-            for f in found:
-                row = {**base, "status": "ok", **f}
-                est = row.get("estimate", np.nan)
-                row["abs_error"] = abs(est - truth) if np.isfinite(est) else np.nan
-                row["in_truth_ci"] = bool(t_lo <= est <= t_hi) if np.isfinite(est) else None
-                rows.append(row)
+            rows += _direction_rows(camp, src, dst, logs, frames, rng, seed, n_boot, policies,
+                                    checkpoint, train_config, train_dir)  # fmt: skip
     cols = ["campaign", "train_log", "target", "method", "estimate", "est_lo", "est_hi",
             "truth", "truth_lo", "truth_hi", "abs_error", "in_truth_ci", "order_true",
             "order_pred", "order_right", "decidable", "n_train", "train_clicks", "train_ctr",

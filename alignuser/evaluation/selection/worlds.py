@@ -6,7 +6,7 @@ popularity-logged sessions and their temporal 80/20 split, and the training data
 reach training). :func:`train_world_policy` trains the AlignUSER policy on it (seed = world
 seed) and returns the policy (sampling, as in a simulation) with its wall time and
 validation metrics (``alignuser_train_s``, ``alignuser_valid_<metric>``), as recorded per world by
-:func:`~alignuser.evaluation.selection.system_selection`.
+:func:`~alignuser.evaluation.selection.synthetic.system_selection`.
 
 Example:
     >>> wl = world_logs(0, n_users=40, n_items=60)  # doctest: +SKIP
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from alignuser.training.trainer import TrainConfig
 
-__all__ = ["WorldLogs", "train_world_policy", "world_logs"]
+__all__ = ["WorldLogs", "train_world_policy", "world_logs", "world_train_config"]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ def world_logs(
     return WorldLogs(world, ds, split, cut, logs, train_data)
 
 
-def _train_config(config, seed: int):
+def world_train_config(config, seed: int):
+    """``config`` (a TrainConfig or mapping) validated, with ``seed`` and no progress bar."""
     from alignuser.training.trainer import TrainConfig
 
     base = config.model_dump() if isinstance(config, TrainConfig) else dict(config)
@@ -96,7 +97,7 @@ def train_world_policy(
     from alignuser.policy.registry import make_policy
     from alignuser.training.trainer import train
 
-    cfg = _train_config(config, seed)
+    cfg = world_train_config(config, seed)
     start = time.perf_counter()
     metrics = train(cfg, wl.train_data, out_dir, interactions=wl.split.train)
     stats: dict[str, Any] = {"alignuser_train_s": round(time.perf_counter() - start, 2)}

@@ -1,7 +1,7 @@
 """Human-likeness by a discriminator: can a classifier tell simulated sessions from real ones?
 
 A classifier two-sample test (Lopez-Paz & Oquab, 2017): the held-out human sessions and one
-policy's sessions **on the same pages** (:mod:`~alignuser.evaluation.likeness_sessions`)
+policy's sessions **on the same pages** (:mod:`~alignuser.evaluation.likeness.sessions`)
 become feature rows (watches per page, click positions, ratings, pages before exit,
 popularity, genre taste and history similarity of what was watched, ...); a scikit-learn
 ``HistGradientBoostingClassifier`` is trained to tell them apart on grouped folds
@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.likeness_sessions import (
+from alignuser.evaluation.likeness.sessions import (
     likeness_sessions,
     session_features,
     simulate,
 )
 
-__all__ = ["N_BOOT", "likeness", "likeness_table", "two_sample_auc"]
+__all__ = ["N_BOOT", "likeness", "likeness_table", "run_likeness", "two_sample_auc"]
 
 N_BOOT = 1000
 
@@ -180,7 +180,7 @@ def likeness(dataset, policies: Mapping[str, Any] | Any, split=None, seeds=(0,),
 
     Args:
         dataset: An impressions dataset or a rating log (see
-            :func:`~alignuser.evaluation.likeness_sessions.likeness_sessions`).
+            :func:`~alignuser.evaluation.likeness.sessions.likeness_sessions`).
         policies: ``{name: policy}`` fitted on the training part, or a function
             ``(policy_data, train_interactions) -> {name: policy}``.
         split: Rating logs: the split (default provided, else temporal).
@@ -240,24 +240,6 @@ def likeness_table(raw: pd.DataFrame, importance: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-def _checkpoints(checkpoint, names) -> tuple[dict[str, str], str]:
-    """``{row label: folder}`` of one dataset (folders joined by ``+``) and why none."""
-    from alignuser.evaluation.fidelity_checkpoints import checkpoint_for
-
-    ckpt, why = checkpoint_for(checkpoint, names)
-    if not ckpt:
-        return {}, why
-    dirs = [d for d in str(ckpt).split("+") if d]
-    if len(dirs) == 1:
-        return {"alignuser": dirs[0]}, ""
-    from pathlib import Path
-
-    labels = [Path(d).parent.name if Path(d).name == "policy" else Path(d).name for d in dirs]
-    if len(set(labels)) < len(labels):
-        labels = [f"#{k}" for k in range(len(dirs))]
-    return {f"alignuser:{lab}": d for lab, d in zip(labels, dirs)}, ""
-
-
 def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
                  max_users: int | None = 300, test_fraction: float = 0.3, n_boot: int = N_BOOT,
                  chat=None, fmt=None, options=None, scenario=None, split=None) -> dict:  # fmt: skip
@@ -267,7 +249,7 @@ def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
         data: A dataset folder or file (or loaded dataset); ``None``: the shared defaults.
         seeds: Simulation seeds (one test each; the summary is their mean).
         checkpoint: AlignUSER checkpoint folder, ``{dataset: folder}`` (see
-            :func:`~alignuser.evaluation.fidelity_checkpoints.parse_checkpoints`); several
+            :func:`~alignuser.evaluation.fidelity.checkpoints.parse_checkpoints`); several
             folders joined by ``+`` give one row each (e.g. three training seeds).
         policies: Line-up names (default: random, popularity, mf, choice, alignuser).
         max_users: Held-out users per dataset.
@@ -284,8 +266,9 @@ def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
     """
     from pathlib import Path
 
-    from alignuser.evaluation.protocols import build_policies, not_run_row
-    from alignuser.evaluation.suite import _chat_status, _data_table, shared_data
+    from alignuser.evaluation.common import chat_status, data_table, not_run_row, shared_data
+    from alignuser.evaluation.fidelity.checkpoints import checkpoint_variants
+    from alignuser.evaluation.protocols import build_policies
 
     names = tuple(policies or ("random", "popularity", "mf", "choice", "alignuser"))
     extra: dict = {}
@@ -295,7 +278,7 @@ def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
         ed = require("fidelity", load_eval_data(data, fmt, options, scenario, split,
                                                 impressions="auto"))  # fmt: skip
         jobs = [(ed.dataset, ed.split, [ed.dataset.name, Path(str(data or "")).name])]
-        extra["data"] = _data_table(ed)
+        extra["data"] = data_table(ed)
     else:
         from alignuser.data.loaders import load_dataset
 
@@ -305,7 +288,7 @@ def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
             jobs.append((ds, None, [ds.name, name]))
     raws, imps, chats = [], [], []
     for ds, sp, ds_names in jobs:
-        ckpts, why = _checkpoints(checkpoint, ds_names)
+        ckpts, why = checkpoint_variants(checkpoint, ds_names)
         built: dict = {}
 
         def fit(policy_data, train, ckpts=ckpts, built=built):
@@ -324,5 +307,5 @@ def run_likeness(data=None, seeds=(0,), checkpoint=None, policies=None,
                     raws.append(pd.DataFrame([not_run_row(label, reason, dataset=ds.name)]))
     raw = pd.concat(raws, ignore_index=True)
     importance = pd.concat(imps, ignore_index=True)
-    summary = _chat_status(likeness_table(raw, importance), chats, "likeness")
+    summary = chat_status(likeness_table(raw, importance), chats, "likeness")
     return {"summary": summary, "importance": importance, "raw": raw, **extra}

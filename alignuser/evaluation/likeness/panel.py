@@ -27,9 +27,9 @@ HINT = ("<p>No held-out humans compared with this run. Add the panel with "
 
 
 def _figure(summary: pd.DataFrame, out: Path) -> str:
-    from alignuser.evaluation.report import _plt, _png
+    from alignuser.evaluation.common import png_base64, pyplot
 
-    plt = _plt()
+    plt = pyplot()
     ok = summary[summary["auc"].notna()]
     labels = [f"{d}\n{p}" for d, p in zip(ok["dataset"], ok["policy"])]
     v = ok["auc"].to_numpy(float)
@@ -42,7 +42,7 @@ def _figure(summary: pd.DataFrame, out: Path) -> str:
     ax.set(ylim=(0.4, 1.0), ylabel="discriminator AUC",
            title="Real vs simulated sessions (0.5 = indistinguishable; 95% CI)")  # fmt: skip
     fig.tight_layout()
-    return _png(fig, out)
+    return png_base64(fig, out)
 
 
 def likeness_panel(run_dir: str | Path, figs: Path) -> str:

@@ -19,9 +19,10 @@ population the agents are cold users, so human sessions come from other users an
 persona line; model errors are not cached (a rerun asks again). The cache is not shared with
 :class:`~alignuser.training.reflectors.ChatModelReflector`, whose key is the prompt alone.
 
-Transcripts are built in :mod:`~alignuser.evaluation.judge_transcripts`, the rubric, answer
-parsing and cache key live in :mod:`~alignuser.evaluation.judge_prompt`; this module asks the
-judge and summarises (every public name of both is re-exported here).
+Transcripts are built in :mod:`~alignuser.evaluation.judge.transcripts`, the rubric, answer
+parsing and cache key live in :mod:`~alignuser.evaluation.judge.prompt`; this module asks the
+judge and summarises (the package :mod:`alignuser.evaluation.judge` re-exports the public
+names of all three).
 
 Example:
     >>> from alignuser.evaluation.judge import run_judge  # doctest: +SKIP
@@ -40,28 +41,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.judge_prompt import (
-    _AGAIN,
+from alignuser.evaluation.judge.prompt import (
+    ASK_AGAIN,
     JUDGE_PROMPT,
-    _key,
-    _text,
+    cache_key,
+    message_text,
     model_id,
     parse_judgement,
 )
-from alignuser.evaluation.judge_transcripts import (
-    _KEYS,
-    _RAW,
+from alignuser.evaluation.judge.transcripts import (
+    GROUP_KEYS,
+    TRANSCRIPT_COLUMNS,
     human_transcripts,
     item_labels,
-    render_session,
     simulated_transcripts,
 )
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JUDGE_PROMPT", "NOT_RUN", "human_transcripts", "item_labels", "judge_model",
-           "judge_sessions", "judge_table", "model_id", "parse_judgement", "render_session",
-           "run_judge", "simulated_transcripts"]  # fmt: skip
+__all__ = ["NOT_RUN", "judge_model", "judge_sessions", "judge_table", "run_judge"]
 
 NOT_RUN = "not run: no judge configured"
 
@@ -70,7 +68,7 @@ def judge_model(spec: str, max_tokens: int = 128, temperature: float = 0.0, **kw
     """A LangChain chat model from a short spec: ``"openai:<model>[@<base_url>]"``.
 
     ``local:smollm2`` and ``transformers:DIR[@FILE.gguf]`` give an offline local model
-    (:func:`~alignuser.evaluation.local_judge.local_judge_model`; no server, no key).
+    (:func:`~alignuser.evaluation.judge.local.local_judge_model`; no server, no key).
     Otherwise built by :func:`alignuser.policy.server.openai_server_policy` (``langchain-openai``
     ``ChatOpenAI``, API key from ``$OPENAI_API_KEY`` or ``"EMPTY"``, HTTP retries); extra
     keyword arguments go to it (``timeout``, ``requests_per_second``, ``model_kwargs``...).
@@ -78,11 +76,11 @@ def judge_model(spec: str, max_tokens: int = 128, temperature: float = 0.0, **kw
     Raises:
         ValueError: For any other spec form.
     """
-    from alignuser.evaluation.local_judge import is_local_spec, local_judge_model
+    from alignuser.evaluation.judge.local import is_local_spec, local_judge_model
 
     if is_local_spec(spec):
         return local_judge_model(spec)
-    from alignuser.evaluation.protocols import parse_chat_spec
+    from alignuser.evaluation.chat_baseline import parse_chat_spec
     from alignuser.policy.server import openai_server_policy
 
     model, base_url = parse_chat_spec(spec, "judge model")
@@ -128,7 +126,7 @@ def judge_sessions(transcripts: pd.DataFrame | Sequence[str], chat_model: Any,
         if not todo:
             break
         answers: dict[int, Any] = {}
-        keys = {i: _key(mid, convs[i]) for i in todo}
+        keys = {i: cache_key(mid, convs[i]) for i in todo}
         for i in todo:
             f = cache / f"{keys[i]}.json" if cache is not None else None
             if f is not None and f.is_file():
@@ -139,7 +137,7 @@ def judge_sessions(transcripts: pd.DataFrame | Sequence[str], chat_model: Any,
                                    config={"max_concurrency": max_concurrency})  # fmt: skip
             for i, a in zip(ask, got):
                 calls[i] += 1
-                answers[i] = a if isinstance(a, Exception) else _text(a)
+                answers[i] = a if isinstance(a, Exception) else message_text(a)
                 if cache is not None and not isinstance(a, Exception):
                     record = {"model": mid, "key": keys[i], "answer": answers[i]}
                     (cache / f"{keys[i]}.json").write_text(json.dumps(record), encoding="utf-8")
@@ -157,7 +155,7 @@ def judge_sessions(transcripts: pd.DataFrame | Sequence[str], chat_model: Any,
                 status[i] = "ok"
             except ValueError as exc:
                 status[i] = "missing"
-                notice = f"Your answer could not be used: {exc}. {_AGAIN}"
+                notice = f"Your answer could not be used: {exc}. {ASK_AGAIN}"
                 convs[i] = [*convs[i], AIMessage(content=a), HumanMessage(content=notice)]
                 failed.append(i)
         todo = failed
@@ -167,7 +165,7 @@ def judge_sessions(transcripts: pd.DataFrame | Sequence[str], chat_model: Any,
 
 def judge_table(raw: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, n (scored) and n_missing per source / policy / recommender."""
-    keys = [k for k in _KEYS if k in raw.columns]
+    keys = [k for k in GROUP_KEYS if k in raw.columns]
     rows = []
     for key, g in raw.groupby(keys, sort=False) if keys else [((), raw)]:
         ok = g["score"].dropna()
@@ -208,10 +206,10 @@ def run_judge(run_dir: str | Path, chat_model: Any = None, n_sessions: int | Non
     if chat_model is None:
         rows = [("simulated", policy, r) for r in sorted(sessions["recommender"].unique())]
         rows += [("human", "human", "logs")] if human else []
-        summary = pd.DataFrame(rows, columns=_KEYS).assign(
+        summary = pd.DataFrame(rows, columns=GROUP_KEYS).assign(
             mean=np.nan, std=np.nan, n=0, n_missing=0, status=NOT_RUN
         )
-        return {"summary": summary, "raw": pd.DataFrame(columns=_RAW)}
+        return {"summary": summary, "raw": pd.DataFrame(columns=TRANSCRIPT_COLUMNS)}
     if isinstance(chat_model, str):
         chat_model = judge_model(chat_model)
     from alignuser.personas.text import render_persona

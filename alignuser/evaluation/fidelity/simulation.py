@@ -5,10 +5,10 @@ seeded sampled action per page, one policy batch per page depth) until it exits 
 run out. Rating logs: the held-out users are simulated as a population
 (:func:`~alignuser.simulation.runner.run_shard`, in-memory memory) against a recommender
 fitted on the training part. Both give long samples like
-:func:`~alignuser.evaluation.fidelity_stats.human_session_stats`.
+:func:`~alignuser.evaluation.fidelity.stats.human_session_stats`.
 
 Example:
-    >>> from alignuser.evaluation.fidelity_heldout import held_out  # doctest: +SKIP
+    >>> from alignuser.evaluation.fidelity.heldout import held_out  # doctest: +SKIP
     >>> held = held_out(dataset, max_users=50)  # doctest: +SKIP
     >>> fs = fidelity_samples(held, {"random": make_policy("random")}, seed=0)  # doctest: +SKIP
     >>> fs.samples.groupby(["source", "statistic"]).size()  # doctest: +SKIP
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.fidelity_heldout import COLUMNS, STATISTICS, HeldOut
-from alignuser.evaluation.fidelity_stats import _frame, human_session_stats
+from alignuser.evaluation.fidelity.heldout import COLUMNS, STATISTICS, HeldOut
+from alignuser.evaluation.fidelity.stats import human_session_stats, sample_frame
 
 __all__ = ["FidelitySamples", "fidelity_samples", "simulated_session_stats"]
 
@@ -165,7 +165,7 @@ def simulated_session_stats(
     else:
         rows = _simulate(held, policy, seed, recommender, session)
     rows = {k: v for k, v in rows.items() if k not in held.unavailable}
-    return _frame(name, rows)
+    return sample_frame(name, rows)
 
 
 @dataclass(eq=False)

@@ -1,8 +1,8 @@
 """Human session statistics as tidy long samples (one value per session, page, click or rating).
 
 The samples have the columns ``source, statistic, value, user_id, session`` (see
-:data:`~alignuser.evaluation.fidelity_heldout.STATISTICS`); the simulated side is built the
-same way by :mod:`alignuser.evaluation.fidelity_simulation`.
+:data:`~alignuser.evaluation.fidelity.heldout.STATISTICS`); the simulated side is built the
+same way by :mod:`alignuser.evaluation.fidelity.simulation`.
 
 Example:
     >>> import pandas as pd
@@ -21,18 +21,19 @@ import numpy as np
 import pandas as pd
 
 from alignuser.data.tables import Impressions, Interactions
-from alignuser.evaluation.fidelity_heldout import (
+from alignuser.evaluation.fidelity.heldout import (
     COLUMNS,
     STATISTICS,
     HeldOut,
-    _to_scale,
     session_pages,
+    to_scale,
 )
 
-__all__ = ["human_session_stats"]
+__all__ = ["human_session_stats", "sample_frame"]
 
 
-def _frame(source: str, rows: Mapping[str, Sequence[tuple[float, int, int]]]) -> pd.DataFrame:
+def sample_frame(source: str, rows: Mapping[str, Sequence[tuple[float, int, int]]]) -> pd.DataFrame:
+    """Long samples of ``source`` from ``{statistic: [(value, user_id, session), ...]}``."""
     parts = [
         pd.DataFrame(list(vals), columns=["value", "user_id", "session"]).assign(statistic=stat)
         for stat, vals in rows.items()
@@ -59,7 +60,7 @@ def _page_rows(pages: pd.DataFrame, rating_of: dict | None, max_rating: int) -> 
             rows["click_position"] += [(p, u, s) for p in pos]
             n += len(pos)
             if rating_of is not None:
-                r = _to_scale([rating_of.get((u, int(i)), np.nan) for i in hit], max_rating)
+                r = to_scale([rating_of.get((u, int(i)), np.nan) for i in hit], max_rating)
                 rows["rating"] += [(x, u, s) for x in r]
         rows["watches_per_session"].append((n, u, s))
     return rows
@@ -92,7 +93,7 @@ def human_session_stats(
         if ratings is not None and ratings.is_explicit:
             df = ratings.df
             rating_of = dict(zip(zip(df["user_id"], df["item_id"]), df["rating"]))
-        return _frame("human", _page_rows(pages, rating_of, max_rating))
+        return sample_frame("human", _page_rows(pages, rating_of, max_rating))
     rows: dict[str, list] = {"watches_per_session": [], "rating": []}
     if log.has_time:
         from alignuser.data.sessions import sessionize
@@ -104,4 +105,4 @@ def human_session_stats(
         df = log.df
         r = np.clip(np.rint(df["rating"].to_numpy(float)), 1, max_rating)
         rows["rating"] = list(zip(r, df["user_id"].astype(int), [-1] * len(df)))
-    return _frame("human", rows)
+    return sample_frame("human", rows)

@@ -4,7 +4,7 @@ On a dataset without a known online truth (your CSV, MovieLens...) the recommend
 fitted on the split's training part and ranked
 
 * by **simulated** click rate, one session per test user with each user policy
-  (:func:`~alignuser.evaluation.selection.simulate_click_rate`: the same light loop as the
+  (:func:`~alignuser.evaluation.selection.synthetic.simulate_click_rate`: the same light loop as the
   synthetic-world protocol, states from the training history only);
 * **offline**, by NDCG@10 and Recall@10 on the test part
   (:func:`~alignuser.evaluation.offline.evaluate_offline`).
@@ -60,7 +60,7 @@ def dataset_selection(
     """
     from alignuser.evaluation.offline import evaluate_offline
     from alignuser.evaluation.protocols import StateBuilder, build_policies, rng_for
-    from alignuser.evaluation.selection import simulate_click_rate
+    from alignuser.evaluation.selection.synthetic import simulate_click_rate
     from alignuser.recommenders.registry import make_recommender
 
     if policies is None:

@@ -23,8 +23,8 @@ the random policy's, gets tau 0).
 The learned policy is trained **per world** on that world's train logs when
 ``alignuser_train`` (a :class:`~alignuser.training.trainer.TrainConfig` or its mapping) is
 given, into ``train_dir/world_<seed>`` (resumable) or a temporary folder; the world's logs
-and that training live in :mod:`alignuser.evaluation.selection_train` (:func:`world_logs`,
-:func:`train_world_policy`, re-exported here). The raw frame then records
+and that training live in :mod:`alignuser.evaluation.selection.worlds` (:func:`world_logs`,
+:func:`train_world_policy`, re-exported by the package). The raw frame then records
 ``alignuser_train_s`` (wall time) and ``alignuser_valid_<metric>`` (validation metrics of
 the best checkpoint, e.g. ``alignuser_valid_watch_auc``) per world. A single
 ``alignuser_checkpoint`` is only right for one world; the per-world training replaces it.
@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 
 from alignuser.evaluation.protocols import StateBuilder, build_policies, rng_for
-from alignuser.evaluation.selection_train import (
+from alignuser.evaluation.selection.worlds import (
     WorldLogs,
-    _train_config,
     train_world_policy,
     world_logs,
+    world_train_config,
 )
 
 if TYPE_CHECKING:
@@ -60,13 +60,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RECOMMENDERS",
     "OracleRecommender",
-    "WorldLogs",
     "selection_agreement",
     "selection_table",
     "simulate_click_rate",
     "system_selection",
-    "train_world_policy",
-    "world_logs",
 ]
 
 
@@ -159,7 +156,7 @@ def system_selection(
         train_dir: Per-world training folders ``train_dir/world_<seed>`` (default: a
             temporary folder, removed afterwards).
         chat: Chat-model baseline (spec ``"openai:<model>[@<base_url>]"``, chat model or
-            policy; see :func:`~alignuser.evaluation.protocols.chat_policy`): adds
+            policy; see :func:`~alignuser.evaluation.chat_baseline.chat_policy`): adds
             ``sim_chat``; ``None``: none.
 
     Returns:
@@ -168,52 +165,74 @@ def system_selection(
         also ``alignuser_train_s`` and ``alignuser_valid_<metric>`` (same on every row of a
         world).
     """
-    from alignuser.evaluation.offline import evaluate_offline
-    from alignuser.recommenders.registry import make_recommender
-
     names = list(policies)
     if alignuser_train is not None:
-        _train_config(alignuser_train, 0)  # fail before any world is built
+        world_train_config(alignuser_train, 0)  # fail before any world is built
         names = [p for p in names if p != "alignuser"]
     rows = []
     for ws in world_seeds:
         wl = world_logs(ws, n_users, n_items, n_sessions_per_user, items_per_page, max_pages)
-        world, ds, split, logs = wl.world, wl.dataset, wl.split, wl.logs
-        pols = build_policies(logs, split.train, names, ws, alignuser_checkpoint, chat=chat)
-        extra: dict[str, Any] = {}
-        if alignuser_train is not None:
-            if train_dir is not None:
-                pols["alignuser"], extra = train_world_policy(
-                    alignuser_train, wl, Path(train_dir) / f"world_{ws}", ws
-                )
-            else:
-                with tempfile.TemporaryDirectory(prefix="alignuser-sel-") as tmp:
-                    pols["alignuser"], extra = train_world_policy(alignuser_train, wl, tmp, ws)
-        builder = StateBuilder(logs, split.train)
+        pols, extra = _world_policies(wl, ws, names, alignuser_checkpoint, alignuser_train,
+                                      train_dir, chat)  # fmt: skip
+        builder = StateBuilder(wl.logs, wl.split.train)
         users = np.arange(n_users)
         for name in recommenders:
-            if name == "oracle":
-                rec = OracleRecommender(world)
-            else:
-                rec = make_recommender(name, seed=ws).fit(split.train, ds.catalog)
-            true = world.simulate_online(
-                rec, None, 1, items_per_page, max_pages, seed=ws, history=split.train
-            )
-            off = evaluate_offline(rec, split, (10,), catalog=ds.catalog).iloc[0]
-            row = {
-                "world_seed": ws,
-                "recommender": name,
-                "true_click_rate": float(true["click_rate"]),
-                "NDCG@10": float(off["NDCG@10"]),
-                "Recall@10": float(off["Recall@10"]),
-            }
-            for j, (pname, pol) in enumerate(pols.items()):
-                sim = simulate_click_rate(
-                    pol, rec, builder, users, rng_for(ws, 606, j), items_per_page, max_pages
-                )
-                row[f"sim_{pname}"] = sim["click_rate"]
+            row = _recommender_scores(name, wl, ws, pols, builder, users, items_per_page,
+                                      max_pages)  # fmt: skip
             rows.append({**row, **extra})
     return pd.DataFrame(rows)
+
+
+def _world_policies(wl: WorldLogs, ws: int, names, alignuser_checkpoint, alignuser_train,
+                    train_dir, chat) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """The line-up of one world, calibrated on its train logs, and the training stats.
+
+    With ``alignuser_train`` the learned policy is trained on the world's logs (into
+    ``train_dir/world_<seed>`` or a temporary folder); the stats are then its wall time and
+    validation metrics, else empty.
+    """
+    pols = build_policies(wl.logs, wl.split.train, names, ws, alignuser_checkpoint, chat=chat)
+    extra: dict[str, Any] = {}
+    if alignuser_train is not None:
+        if train_dir is not None:
+            pols["alignuser"], extra = train_world_policy(
+                alignuser_train, wl, Path(train_dir) / f"world_{ws}", ws
+            )
+        else:
+            with tempfile.TemporaryDirectory(prefix="alignuser-sel-") as tmp:
+                pols["alignuser"], extra = train_world_policy(alignuser_train, wl, tmp, ws)
+    return pols, extra
+
+
+def _recommender_scores(name: str, wl: WorldLogs, ws: int, pols: Mapping[str, Any],
+                        builder: StateBuilder, users: np.ndarray, items_per_page: int,
+                        max_pages: int) -> dict[str, Any]:  # fmt: skip
+    """One recommender in one world: true and offline scores, each policy's click rate."""
+    from alignuser.evaluation.offline import evaluate_offline
+    from alignuser.recommenders.registry import make_recommender
+
+    world, ds, split = wl.world, wl.dataset, wl.split
+    if name == "oracle":
+        rec = OracleRecommender(world)
+    else:
+        rec = make_recommender(name, seed=ws).fit(split.train, ds.catalog)
+    true = world.simulate_online(
+        rec, None, 1, items_per_page, max_pages, seed=ws, history=split.train
+    )
+    off = evaluate_offline(rec, split, (10,), catalog=ds.catalog).iloc[0]
+    row = {
+        "world_seed": ws,
+        "recommender": name,
+        "true_click_rate": float(true["click_rate"]),
+        "NDCG@10": float(off["NDCG@10"]),
+        "Recall@10": float(off["Recall@10"]),
+    }
+    for j, (pname, pol) in enumerate(pols.items()):
+        sim = simulate_click_rate(
+            pol, rec, builder, users, rng_for(ws, 606, j), items_per_page, max_pages
+        )
+        row[f"sim_{pname}"] = sim["click_rate"]
+    return row
 
 
 def selection_agreement(raw: pd.DataFrame) -> pd.DataFrame:

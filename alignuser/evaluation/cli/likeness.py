@@ -1,8 +1,8 @@
 """``alignuser eval likeness`` and ``alignuser eval judge-agreement`` (human-likeness).
 
-Registered on :data:`~alignuser.evaluation.eval_cli.eval_app` when that module is imported;
+Registered on :data:`~alignuser.evaluation.cli.app.eval_app` when the package is imported;
 the protocols are :func:`~alignuser.evaluation.likeness.run_likeness` and
-:func:`~alignuser.evaluation.judge_agreement.run_judge_agreement`.
+:func:`~alignuser.evaluation.judge.agreement.run_judge_agreement`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from alignuser.evaluation.eval_cli import (
+from alignuser.evaluation.cli.app import (
     ChatOpt,
     FormatOpt,
     LoaderOpt,
@@ -21,11 +21,12 @@ from alignuser.evaluation.eval_cli import (
     SplitOpt,
     SplitSeedOpt,
     TestFracOpt,
-    _chat,
-    _data_kw,
-    _go,
-    _ints,
+    chat_option,
+    checkpoints_option,
+    data_keywords,
     eval_app,
+    parse_ints,
+    run_protocol,
 )
 
 __all__ = ["judge_agreement", "likeness"]
@@ -57,22 +58,17 @@ def likeness(
     out: Path = Out,
 ) -> None:
     """Discriminator two-sample test: AUC of real vs simulated sessions (0.5 = human-like)."""
-    from alignuser.evaluation.fidelity import parse_checkpoints
-
-    try:
-        ck = parse_checkpoints(alignuser_checkpoint)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    ck = checkpoints_option(alignuser_checkpoint)
     own = data is not None or scenario is not None
 
     def dk():
-        return _data_kw(data, fmt, option, scenario, split, test_fraction, n_test,
-                        split_seed) if own else {}  # fmt: skip
+        return data_keywords(data, fmt, option, scenario, split, test_fraction, n_test,
+                             split_seed) if own else {}  # fmt: skip
 
-    _go("likeness", out, dk, seeds=_ints(seeds), checkpoint=ck, chat=_chat(chat),
-        max_users=max_users, n_boot=n_boot, test_fraction=test_fraction or 0.3,
-        policies=[p for p in policies.split(",") if p])  # fmt: skip
+    run_protocol("likeness", out, dk, seeds=parse_ints(seeds), checkpoint=ck,
+                 chat=chat_option(chat), max_users=max_users, n_boot=n_boot,
+                 test_fraction=test_fraction or 0.3,
+                 policies=[p for p in policies.split(",") if p])  # fmt: skip
 
 
 @eval_app.command("judge-agreement")
@@ -97,14 +93,9 @@ def judge_agreement(
     out: Path = Out,
 ) -> None:
     """Judge agreement: does the judge pick the real of (real, simulated)? Scores vs AUC."""
-    from alignuser.evaluation.fidelity import parse_checkpoints
-
-    try:
-        ck = parse_checkpoints(alignuser_checkpoint)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    dk = {"data": data, "fmt": fmt, "options": _data_kw(None, fmt, option, None)["options"]}
-    _go("judge_agreement", out, dk, judge=judge_spec, n_pairs=n_pairs, seed=seed,
-        checkpoint=ck, max_users=max_users, policies=[p for p in policies.split(",") if p],
-        cache_dir=out / "judge_cache")  # fmt: skip
+    ck = checkpoints_option(alignuser_checkpoint)
+    dk = {"data": data, "fmt": fmt, "options": data_keywords(None, fmt, option, None)["options"]}
+    run_protocol("judge_agreement", out, dk, judge=judge_spec, n_pairs=n_pairs, seed=seed,
+                 checkpoint=ck, max_users=max_users,
+                 policies=[p for p in policies.split(",") if p],
+                 cache_dir=out / "judge_cache")  # fmt: skip

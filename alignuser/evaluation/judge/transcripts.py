@@ -19,10 +19,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["human_transcripts", "item_labels", "render_session", "simulated_transcripts"]
+__all__ = ["GROUP_KEYS", "TRANSCRIPT_COLUMNS", "human_transcripts", "item_labels", "render_session",
+           "simulated_transcripts"]  # fmt: skip
 
-_KEYS = ["source", "policy", "recommender"]
-_RAW = [*_KEYS, "user_id", "session", "transcript"]
+#: What a judged session is grouped by in the summary.
+GROUP_KEYS = ["source", "policy", "recommender"]
+#: Columns of a transcript table.
+TRANSCRIPT_COLUMNS = [*GROUP_KEYS, "user_id", "session", "transcript"]
 
 
 def item_labels(catalog) -> dict[int, str]:
@@ -117,7 +120,7 @@ def simulated_transcripts(events: pd.DataFrame, sessions: pd.DataFrame,
             persona = personas[int(agent)] if personas is not None else None
             text = render_session(ev, labels, max_rating, persona, bool(exited))
             rows.append(("simulated", policy, rec, int(user), int(sess), text))
-    return pd.DataFrame(rows, columns=_RAW)
+    return pd.DataFrame(rows, columns=TRANSCRIPT_COLUMNS)
 
 
 def human_transcripts(dataset, labels: Mapping[int, str], n_sessions: int | None = 50,
@@ -183,4 +186,4 @@ def human_transcripts(dataset, labels: Mapping[int, str], n_sessions: int | None
             g = g[g["page"].isin(pages[:max_pages])]
         text = render_session(g, labels, max_rating, persona, exited=not cut)
         rows.append(("human", "human", "logs", int(user), int(sess), text))
-    return pd.DataFrame(rows, columns=_RAW)
+    return pd.DataFrame(rows, columns=TRANSCRIPT_COLUMNS)

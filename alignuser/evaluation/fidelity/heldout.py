@@ -7,7 +7,7 @@ test part of a split, for the test users with training history.
 
 Example:
     >>> import pandas as pd
-    >>> from alignuser.evaluation.fidelity_heldout import session_pages
+    >>> from alignuser.evaluation.fidelity.heldout import session_pages
     >>> log = pd.DataFrame({"impression_id": [1, 2, 3], "user_id": [0, 0, 1],
     ...                     "timestamp": [0, 60, 0], "session_id": [-1, -1, -1]})
     >>> session_pages(log)[["session", "page", "last"]].values.tolist()
@@ -35,6 +35,7 @@ __all__ = [
     "HeldOut",
     "held_out",
     "session_pages",
+    "to_scale",
 ]
 
 STATISTICS = (
@@ -89,7 +90,8 @@ class HeldOut:
         return self.dataset.scale.max if self.dataset.scale is not None else 5
 
 
-def _to_scale(ratings: np.ndarray, max_rating: int) -> np.ndarray:
+def to_scale(ratings: np.ndarray, max_rating: int) -> np.ndarray:
+    """Finite ratings rounded (half to even) and clipped onto the agents' ``1..max_rating``."""
     r = np.asarray(ratings, dtype=float)
     return np.clip(np.rint(r[np.isfinite(r)]), 1, max_rating)
 

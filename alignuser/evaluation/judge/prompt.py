@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["JUDGE_PROMPT", "model_id", "parse_judgement"]
+__all__ = ["ASK_AGAIN", "JUDGE_PROMPT", "cache_key", "message_text", "model_id", "parse_judgement"]
 
 JUDGE_PROMPT = (
     "You review logs of people browsing a recommendation website. Each log shows who the "
@@ -34,7 +34,8 @@ JUDGE_PROMPT = (
 )
 _SCORE_RE = re.compile(r"(?mi)^\s*\**SCORE\**\s*:?\s*(\d+)\s*(?:/\s*5)?\s*$")
 _REASON_RE = re.compile(r"(?mi)^\s*\**REASON\**\s*:?\s*(.+?)\s*$")
-_AGAIN = "Answer with exactly two lines: 'SCORE n' (1 to 5) and 'REASON <one sentence>'."
+#: The re-ask after an unusable answer (after the problem found in it).
+ASK_AGAIN = "Answer with exactly two lines: 'SCORE n' (1 to 5) and 'REASON <one sentence>'."
 
 
 def parse_judgement(text: str) -> tuple[int, str]:
@@ -67,13 +68,15 @@ def model_id(chat_model: Any) -> str:
     return f"{kind}:{json.dumps(params, sort_keys=True, default=str)}"
 
 
-def _text(message: Any) -> str:
+def message_text(message: Any) -> str:
+    """The text of a chat message (or of its content parts), or of a plain string."""
     content = getattr(message, "content", message)
     if isinstance(content, str):
         return content
     return "".join(p if isinstance(p, str) else p.get("text", "") for p in content)
 
 
-def _key(mid: str, conversation: list) -> str:
-    turns = [[type(m).__name__, _text(m)] for m in conversation]
+def cache_key(mid: str, conversation: list) -> str:
+    """SHA-256 of the model id ``mid`` and the conversation's turns (type and text)."""
+    turns = [[type(m).__name__, message_text(m)] for m in conversation]
     return hashlib.sha256(json.dumps([mid, turns]).encode()).hexdigest()

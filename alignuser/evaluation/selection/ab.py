@@ -70,11 +70,39 @@ def ab_selection(
         One row per (arm, method): ``arm, method, pages, items, estimate, est_lo, est_hi,
         real_ctr, real_lo, real_hi, abs_error``.
     """
+    from alignuser.evaluation.baselines import page_sizes
+
+    later = _later_pages(dataset, arm_column, fit_policies, test_fraction)
+    train_ds, test_imp, policies, steps, states = later
+    sizes = page_sizes(states)
+    real = np.array([sum(d.watch for d in s.action.decisions) for s in steps], dtype=float)
+    arms = test_imp[arm_column].astype(str).to_numpy()
+    preds = _predicted_clicks(policies, states, sizes, seed)
+    rows = []
+    for a_i, arm in enumerate(sorted(set(arms))):
+        rows += _arm_rows(arm, a_i, arms, real, sizes, train_ds.impressions.df, arm_column,
+                          preds, seed, n_boot)  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["abs_error"] = (out["estimate"] - out["real_ctr"]).abs()
+    out["decidable"] = _decidable(arms, real, sizes, seed, max(n_boot, 200))
+    cols = ["arm", "method", "pages", "items", "estimate", "est_lo", "est_hi", "real_ctr",
+            "real_lo", "real_hi", "abs_error", "decidable"]  # fmt: skip
+    return out[cols]
+
+
+def _later_pages(dataset, arm_column: str, fit_policies: Callable, test_fraction: float):
+    """Policies fitted on the earlier pages of every arm, and the later pages as states.
+
+    Returns ``(train_dataset, later impressions sorted by user and time, policies, steps,
+    states)``; the states carry the personas derived from the training part.
+
+    Raises:
+        DatasetError: When ``arm_column`` is not a column of the pages, holds fewer than 2
+            arms, or a later page has no state.
+    """
     from alignuser.errors import DatasetError
-    from alignuser.evaluation.baselines import page_sizes, watch_probabilities
     from alignuser.evaluation.next_action import impression_time_split
-    from alignuser.evaluation.protocols import rng_for
-    from alignuser.evaluation.replay import _strict_train
+    from alignuser.evaluation.replay import strict_train
     from alignuser.personas.derive import derive_personas
     from alignuser.training.trajectories import StepContext, from_impressions
 
@@ -89,7 +117,7 @@ def ab_selection(
         raise DatasetError(f"arm column {arm_column!r} has fewer than 2 arms")
     train_ds, test_ds, train_inter, _ = impression_time_split(dataset, test_fraction)
     test_imp = test_ds.impressions.df.sort_values(["user_id", "timestamp", "impression_id"])
-    policies = fit_policies(_strict_train(dataset, train_ds, train_inter), train_inter)
+    policies = fit_policies(strict_train(dataset, train_ds, train_inter), train_inter)
     ctx = StepContext(dataset, train_inter)
     steps = from_impressions(test_ds, history=train_inter, context=ctx)
     if len(steps) != len(test_imp):
@@ -99,42 +127,45 @@ def ab_selection(
         for p in derive_personas(train_inter, dataset.catalog, dataset.users, dataset.scale)
     }
     states = [dataclasses.replace(s.state, features=feats.get(int(s.user_id), {})) for s in steps]
-    sizes = page_sizes(states)
+    return train_ds, test_imp, policies, steps, states
+
+
+def _predicted_clicks(policies, states, sizes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """``{"sim_<policy>": expected clicks per page}`` (watch probabilities summed per page)."""
+    from alignuser.evaluation.baselines import watch_probabilities
+    from alignuser.evaluation.protocols import rng_for
+
     bounds = np.r_[0, np.cumsum(sizes)]
-    real = np.array([sum(d.watch for d in s.action.decisions) for s in steps], dtype=float)
-    arms = test_imp[arm_column].astype(str).to_numpy()
-    early = train_ds.impressions.df
-    early_arm = early[arm_column].astype(str).to_numpy()
-    early_clicks = early["clicked"].map(len).to_numpy(float)
-    early_shown = early["items"].map(len).to_numpy(float)
     preds = {}
     for k, (name, pol) in enumerate(policies.items()):
         p = np.clip(watch_probabilities(pol, states, rng_for(seed, 909, k)), 0, 1)
         preds[f"sim_{name}"] = np.add.reduceat(p, bounds[:-1]) if len(p) else p
-    rows = []
-    for a_i, arm in enumerate(sorted(set(arms))):
-        rng = np.random.default_rng([seed, a_i])
-        at = arms == arm
-        shown = sizes[at].astype(float)
-        r_ctr = real[at].sum() / max(shown.sum(), 1)
-        r_lo, r_hi = _ctr_boot(real[at], shown, rng, n_boot)
-        base = {"arm": arm, "pages": int(at.sum()), "items": int(shown.sum()),
-                "real_ctr": float(r_ctr), "real_lo": r_lo, "real_hi": r_hi}  # fmt: skip
-        e_at = early_arm == arm
-        n_ctr = early_clicks[e_at].sum() / max(early_shown[e_at].sum(), 1)
-        n_lo, n_hi = _ctr_boot(early_clicks[e_at], early_shown[e_at], rng, n_boot)
-        rows.append({**base, "method": "naive", "estimate": float(n_ctr) if e_at.any() else np.nan,
-                     "est_lo": n_lo, "est_hi": n_hi})  # fmt: skip
-        for m, per_page in preds.items():
-            lo, hi = _ctr_boot(per_page[at], shown, rng, n_boot)
-            rows.append({**base, "method": m, "estimate": float(per_page[at].sum() / shown.sum()),
-                         "est_lo": lo, "est_hi": hi})  # fmt: skip
-    out = pd.DataFrame(rows)
-    out["abs_error"] = (out["estimate"] - out["real_ctr"]).abs()
-    out["decidable"] = _decidable(arms, real, sizes, seed, max(n_boot, 200))
-    cols = ["arm", "method", "pages", "items", "estimate", "est_lo", "est_hi", "real_ctr",
-            "real_lo", "real_hi", "abs_error", "decidable"]  # fmt: skip
-    return out[cols]
+    return preds
+
+
+def _arm_rows(arm: str, a_i: int, arms, real, sizes, early: pd.DataFrame, arm_column: str,
+              preds: dict, seed: int, n_boot: int) -> list[dict]:  # fmt: skip
+    """One arm's rows: the real CTR of its later pages, the naive and simulated estimates."""
+    rng = np.random.default_rng([seed, a_i])
+    early_arm = early[arm_column].astype(str).to_numpy()
+    early_clicks = early["clicked"].map(len).to_numpy(float)
+    early_shown = early["items"].map(len).to_numpy(float)
+    at = arms == arm
+    shown = sizes[at].astype(float)
+    r_ctr = real[at].sum() / max(shown.sum(), 1)
+    r_lo, r_hi = _ctr_boot(real[at], shown, rng, n_boot)
+    base = {"arm": arm, "pages": int(at.sum()), "items": int(shown.sum()),
+            "real_ctr": float(r_ctr), "real_lo": r_lo, "real_hi": r_hi}  # fmt: skip
+    e_at = early_arm == arm
+    n_ctr = early_clicks[e_at].sum() / max(early_shown[e_at].sum(), 1)
+    n_lo, n_hi = _ctr_boot(early_clicks[e_at], early_shown[e_at], rng, n_boot)
+    rows = [{**base, "method": "naive", "estimate": float(n_ctr) if e_at.any() else np.nan,
+             "est_lo": n_lo, "est_hi": n_hi}]  # fmt: skip
+    for m, per_page in preds.items():
+        lo, hi = _ctr_boot(per_page[at], shown, rng, n_boot)
+        rows.append({**base, "method": m, "estimate": float(per_page[at].sum() / shown.sum()),
+                     "est_lo": lo, "est_hi": hi})  # fmt: skip
+    return rows
 
 
 def _decidable(arms, real, sizes, seed: int, n_boot: int) -> bool:

@@ -1,9 +1,10 @@
-"""Which AlignUSER checkpoint macro fidelity runs on which dataset.
+"""Which AlignUSER checkpoint a protocol runs on which dataset (``--alignuser-checkpoint``).
 
 A learned policy is only meaningful on the data it was trained on, so
-:func:`~alignuser.evaluation.fidelity.run_fidelity` takes one checkpoint per dataset
-(``{dataset: folder}``); a dataset without one gets an ``alignuser`` row "not run" with the
-reason. A single folder still applies to every dataset.
+:func:`~alignuser.evaluation.fidelity.run_fidelity` (and the likeness and judge-agreement
+protocols) take one checkpoint per dataset (``{dataset: folder}``); a dataset without one
+gets an ``alignuser`` row "not run" with the reason. A single folder still applies to every
+dataset. :func:`checkpoint_variants` reads several folders joined by ``+`` (one row each).
 
 Example:
     >>> parse_checkpoints("ebnerd=ckpt/eb,ml-latest-small=ckpt/ml")
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["NO_CHECKPOINT", "checkpoint_for", "parse_checkpoints"]
+__all__ = ["NO_CHECKPOINT", "checkpoint_for", "checkpoint_variants", "parse_checkpoints"]
 
 NO_CHECKPOINT = "no --alignuser-checkpoint"
 
@@ -70,3 +71,17 @@ def checkpoint_for(
             return str(checkpoint[name]), ""
     given = ", ".join(sorted(map(str, checkpoint))) or "none"
     return None, f"no checkpoint for this dataset (checkpoints given for: {given})"
+
+
+def checkpoint_variants(checkpoint, names) -> tuple[dict[str, str], str]:
+    """``{row label: folder}`` of one dataset (folders joined by ``+``) and why none."""
+    ckpt, why = checkpoint_for(checkpoint, names)
+    if not ckpt:
+        return {}, why
+    dirs = [d for d in str(ckpt).split("+") if d]
+    if len(dirs) == 1:
+        return {"alignuser": dirs[0]}, ""
+    labels = [Path(d).parent.name if Path(d).name == "policy" else Path(d).name for d in dirs]
+    if len(set(labels)) < len(labels):
+        labels = [f"#{k}" for k in range(len(dirs))]
+    return {f"alignuser:{lab}": d for lab, d in zip(labels, dirs)}, ""

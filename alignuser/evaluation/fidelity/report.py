@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alignuser.evaluation.fidelity_heldout import STATISTICS
-from alignuser.evaluation.fidelity_simulation import FidelitySamples
+from alignuser.evaluation.fidelity.heldout import STATISTICS
+from alignuser.evaluation.fidelity.simulation import FidelitySamples
 
 __all__ = ["N_BOOT", "compare", "fidelity_plots", "fidelity_table"]
 

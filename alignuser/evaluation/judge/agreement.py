@@ -3,9 +3,9 @@
 Shown a real and a simulated session of the same user, does the judge pick the real one?
 And do its 1-5 scores rank the policies as the discriminator does?
 
-Sessions come from :mod:`~alignuser.evaluation.likeness_sessions`: each held-out human
+Sessions come from :mod:`~alignuser.evaluation.likeness.sessions`: each held-out human
 session and each policy's session **on the same pages** (so a pair differs only in what was
-done). Both are rendered by :func:`~alignuser.evaluation.judge_transcripts.render_session`
+done). Both are rendered by :func:`~alignuser.evaluation.judge.transcripts.render_session`
 (persona line from the page state, both ending "left the site after page N") and shown in a
 random order (seeded) under :data:`PAIR_PROMPT`; the answer ``ANSWER A|B`` is parsed
 strictly (one re-ask on an unusable answer, then counted missing). ``agreement`` is the
@@ -59,13 +59,13 @@ def parse_pair(text: str) -> str:
 
 
 def session_transcript(session, labels, max_rating: int, max_items: int | None = 8) -> str:
-    """A :class:`~alignuser.evaluation.likeness_sessions.Session` as a judge transcript.
+    """A :class:`~alignuser.evaluation.likeness.sessions.Session` as a judge transcript.
 
     ``max_items``: a page shows its first ``max_items`` positions and every watched item
     (EB-NeRD pages list up to 81 articles in view: small judges need short logs); the real
     and the simulated session of a pair are cut the same way.
     """
-    from alignuser.evaluation.judge_transcripts import render_session
+    from alignuser.evaluation.judge.transcripts import render_session
 
     rows = []
     for page, (st, w, r) in enumerate(zip(session.states, session.watched, session.ratings)):
@@ -81,23 +81,23 @@ def _ask(convs: list, chat_model, cache: Path | None, mid: str, retries: int = 1
     """Answers (``"A"``/``"B"`` or ``None``) of every pair conversation, cached by key."""
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from alignuser.evaluation.judge_prompt import _key, _text
+    from alignuser.evaluation.judge.prompt import cache_key, message_text
 
     out: list = [None] * len(convs)
     todo = list(range(len(convs)))
     for _ in range(retries + 1):
         answers: dict[int, Any] = {}
         for i in todo:
-            f = cache / f"{_key(mid, convs[i])}.json" if cache is not None else None
+            f = cache / f"{cache_key(mid, convs[i])}.json" if cache is not None else None
             if f is not None and f.is_file():
                 answers[i] = json.loads(f.read_text(encoding="utf-8"))["answer"]
         ask = [i for i in todo if i not in answers]
         got = chat_model.batch([convs[i] for i in ask], return_exceptions=True) if ask else []
         for i, a in zip(ask, got):
-            answers[i] = a if isinstance(a, Exception) else _text(a)
+            answers[i] = a if isinstance(a, Exception) else message_text(a)
             if cache is not None and not isinstance(a, Exception):
                 rec = {"model": mid, "answer": answers[i]}
-                (cache / f"{_key(mid, convs[i])}.json").write_text(json.dumps(rec), "utf-8")
+                (cache / f"{cache_key(mid, convs[i])}.json").write_text(json.dumps(rec), "utf-8")
         failed = []
         for i in todo:
             if isinstance(answers[i], Exception):
@@ -132,7 +132,7 @@ def judge_pairs(real: list[str], sims: dict[str, list[str]], chat_model, seed: i
     """
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from alignuser.evaluation.judge_prompt import model_id
+    from alignuser.evaluation.judge.prompt import model_id
 
     cache = Path(cache_dir) if cache_dir is not None else None
     if cache is not None:
@@ -185,10 +185,10 @@ def agreement_table(pairs: pd.DataFrame, scores: pd.DataFrame, aucs: dict[str, f
 
 def _one_dataset(ds, split, chat, names, ckpts, n_pairs, seed, max_users, test_fraction,
                  cache_dir) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    from alignuser.evaluation.judge import judge_sessions
-    from alignuser.evaluation.judge_transcripts import item_labels
-    from alignuser.evaluation.likeness import two_sample_auc
-    from alignuser.evaluation.likeness_sessions import (
+    from alignuser.evaluation.judge.scores import judge_sessions
+    from alignuser.evaluation.judge.transcripts import item_labels
+    from alignuser.evaluation.likeness.discriminator import two_sample_auc
+    from alignuser.evaluation.likeness.sessions import (
         likeness_sessions,
         session_features,
         simulate,
@@ -249,9 +249,9 @@ def run_judge_agreement(judge=None, data=None, n_pairs: int = 40, seed: int = 0,
         DatasetError: Without a judge.
     """
     from alignuser.errors import DatasetError
-    from alignuser.evaluation.judge import judge_model
-    from alignuser.evaluation.likeness import _checkpoints
-    from alignuser.evaluation.suite import shared_data
+    from alignuser.evaluation.common import shared_data
+    from alignuser.evaluation.fidelity.checkpoints import checkpoint_variants
+    from alignuser.evaluation.judge.scores import judge_model
 
     if judge is None:
         raise DatasetError("judge agreement needs a judge: --judge local:smollm2 (offline), "
@@ -271,7 +271,7 @@ def run_judge_agreement(judge=None, data=None, n_pairs: int = 40, seed: int = 0,
                 ("ebnerd-sample", "agent4rec-ml1m")]  # fmt: skip
     parts, cache = [], cache_dir or Path("runs/judge_cache")
     for ds, sp, ds_names in jobs:
-        ckpts, _ = _checkpoints(checkpoint, [ds.name, *ds_names])
+        ckpts, _ = checkpoint_variants(checkpoint, [ds.name, *ds_names])
         parts.append(_one_dataset(ds, sp, chat, names, ckpts, n_pairs, seed, max_users,
                                   test_fraction, cache))  # fmt: skip
     summary, pairs, scores = (pd.concat(x, ignore_index=True) for x in zip(*parts))
