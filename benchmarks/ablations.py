@@ -57,7 +57,7 @@ def _references(train, valid, world) -> list[str]:
     from alignuser.env.actions import ItemDecision, PageAction
     from alignuser.policy.cues import fit_cue_head, make_cue_head, page_cues
     from alignuser.training.evaluate import auc
-    from alignuser.training.trajectories import compact_result_text
+    from alignuser.training.targets import compact_result_text
     from alignuser.training.worldmodel import f1, parse_result
 
     clicks = np.array([d.watch for s in valid for d in s.action.decisions])
@@ -116,8 +116,9 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/alignuser_ablations")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ablations.md"))
     args = ap.parse_args()
-    from alignuser.policy.bases import TinySpec
-    from alignuser.training.trainer import TrainConfig, prepare_training, train_on_steps
+    from alignuser.training.config import TinySpec, TrainConfig
+    from alignuser.training.prepare import prepare_training
+    from alignuser.training.trainer import train_on_steps
 
     layers, width = (int(x) for x in args.tiny.split("x"))
     ds, world = _dataset(args.data, args.users, args.items, args.sessions)

@@ -31,7 +31,8 @@ def _steps(n: int):
     state.
     """
     from alignuser.data.synthetic import SyntheticWorld
-    from alignuser.training.trainer import TrainConfig, prepare_steps
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.prepare import prepare_steps
 
     ds = SyntheticWorld(n_users=200, n_items=200, seed=0).dataset(n_sessions_per_user=3, seed=0)
     train, valid = prepare_steps(TrainConfig(), ds)
@@ -71,8 +72,8 @@ def _train_rate(pm, steps, batch_size: int, n_steps: int, lora: bool) -> float:
 
 def _model(base: str, states, spec: str, arch: str | None):
     from alignuser.env.text import render_state_compact
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
 
     dtype = "bfloat16" if spec == "bf16" else "float32"
     if base == "smollm2" and arch:

@@ -186,7 +186,8 @@ def train_kills(tmp: Path) -> list[str]:
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.scenario import load_scenario
     from alignuser.simulation.runner import load_data
-    from alignuser.training.trainer import TrainConfig, prepare_steps
+    from alignuser.training.auto import train_config
+    from alignuser.training.prepare import prepare_steps
 
     base = yaml.safe_load((ROOT / "scenarios" / "train_synthetic.yaml").read_text())
     base.update(TRAIN_OVERRIDES)
@@ -206,7 +207,7 @@ def train_kills(tmp: Path) -> list[str]:
         ("late stage 2", total - 3),
     ]
     s = load_scenario(scen)
-    _, valid = prepare_steps(TrainConfig.model_validate({"seed": s.seed, **s.train}), load_data(s))
+    _, valid = prepare_steps(train_config(s), load_data(s))
     states = [v.state for v in valid[:32]]
 
     def watch(folder):

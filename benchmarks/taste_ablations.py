@@ -104,8 +104,9 @@ def _cue_regression(ds, checkpoint: str):
     import torch
 
     from alignuser.policy.cues import batch_cues, cue_names, fit_cue_head, make_cue_head
+    from alignuser.training.config import TrainConfig
     from alignuser.training.evaluate import fit_platt
-    from alignuser.training.trainer import TrainConfig, prepare_training
+    from alignuser.training.prepare import prepare_training
 
     t0 = time.time()
     doc = json.loads((Path(checkpoint) / "policy.json").read_text())

@@ -39,7 +39,8 @@ def main() -> None:
     from alignuser.policy.alignuser_policy import scores_to_action
     from alignuser.policy.checkpoint import load_policy_model
     from alignuser.policy.thoughts import thought_action_consistency
-    from alignuser.training.trainer import TrainConfig, prepare_steps
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.prepare import prepare_steps
 
     ds = SyntheticWorld(n_users=300, n_items=150, seed=3).dataset(n_sessions_per_user=5, seed=2)
     _, valid = prepare_steps(TrainConfig(), ds)

@@ -128,3 +128,72 @@ def test_no_import_cycles():
 def test_private_names_stay_in_their_module():
     private = _imports(_modules())[1]
     assert not private, f"private names imported across modules: {sorted(private)}"
+
+
+# Layers, lowest first; a module may import its own layer and the layers below it, never above.
+# Packages on one line share a layer (simulation runs the evaluation's metrics writer, and
+# the fidelity and judge protocols run simulations). A few leaf modules sit below their
+# package: the action vocabulary (plain dataclasses) and the training settings (pydantic
+# only), which the synthetic world and the scenario use.
+LAYERS = [
+    "alignuser errors registry threads interfaces env.actions training.config",
+    "scenario_sections scenario",
+    "data",
+    "recommenders",
+    "env",
+    "personas memory",
+    "state",
+    "policy",
+    "training",
+    "preflight",
+    "simulation evaluation",
+    "demo testing cli_run cli __main__",
+]
+RANK = {name: i for i, line in enumerate(LAYERS) for name in line.split()}
+
+
+def _layer(module: str) -> int:
+    """The layer of ``alignuser.<package>[.<module>...]``: its own entry, else its package's."""
+    parts = module.split(".")
+    own = ".".join(parts[1:3])
+    return RANK.get(own, RANK[parts[1] if len(parts) > 1 else parts[0]])
+
+
+def test_every_module_has_a_layer():
+    packages = {m.split(".")[1] for m in _modules() if m != "alignuser"}
+    assert packages <= set(RANK), f"modules without a layer: {sorted(packages - set(RANK))}"
+
+
+def test_imports_go_down_the_layers_only():
+    edges = _imports(_modules())[0]
+    up = sorted((a, b) for a, bs in edges.items() for b in bs if _layer(b) > _layer(a))
+    assert not up, f"imports against the layer order of alignuser/__init__.py: {up}"
+
+
+def _sizes(root: Path = ROOT):
+    """``(long files, long functions)``: files over 400 lines, functions over 80 lines."""
+    files, functions = [], []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 400:
+            files.append(str(path.relative_to(root.parent)))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if node.end_lineno - node.lineno + 1 > 80:
+                    functions.append(f"{path.relative_to(root.parent)}:{node.name}")
+    return files, functions
+
+
+def test_the_size_check_finds_a_long_file_and_a_long_function(tmp_path):
+    pkg = tmp_path / "alignuser"
+    pkg.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(80))
+    (pkg / "long.py").write_text("def f():\n" + body + "\n" + "y = 1\n" * 320)
+    (pkg / "short.py").write_text("def g():\n" + body[: body.index("x79") - 4] + "\n")
+    assert _sizes(pkg) == (["alignuser/long.py"], ["alignuser/long.py:f"])
+
+
+def test_no_module_over_400_lines_and_no_function_over_80():
+    files, functions = _sizes()
+    assert not files, f"modules over 400 lines: {files}"
+    assert not functions, f"functions over 80 lines: {functions}"

@@ -78,7 +78,8 @@ def next_action(
         ``exit_accuracy``, ``exit_majority``.
     """
     from alignuser.evaluation.baselines import page_sizes, watch_probabilities
-    from alignuser.training.trajectories import StepContext, from_impressions
+    from alignuser.state import StepContext
+    from alignuser.training.trajectories import from_impressions
 
     train_ds, test_ds, train_inter, _ = impression_time_split(dataset, test_fraction)
     policies = policies_fn(train_ds, train_inter)

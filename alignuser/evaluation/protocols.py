@@ -16,7 +16,7 @@ PROTOCOL_POLICIES`), fitted on the training part only:
 ``popularity``: :class:`~alignuser.evaluation.baselines.PopularityPolicy`;
 ``mf``: :class:`~alignuser.evaluation.baselines.MFUserPolicy` (EASE + bias ratings);
 ``choice``: :class:`~alignuser.policy.choice.ChoiceModelPolicy` calibrated with
-:func:`~alignuser.policy.calibration.calibrate_choice`; ``alignuser``: the learned policy,
+:func:`~alignuser.training.calibration.calibrate_choice`; ``alignuser``: the learned policy,
 sampling its decisions (seeded) like every other policy in a simulation, only when a
 checkpoint is given. Ablation: ``choice_default``, the choice model with
 its default (uncalibrated) coefficients. ``chat`` (only when a chat model is configured,
@@ -67,7 +67,7 @@ class StateBuilder:
 
     def __init__(self, dataset, train):
         from alignuser.personas.derive import derive_personas
-        from alignuser.training.trajectories import StepContext
+        from alignuser.state import StepContext
 
         self.ctx = StepContext(dataset, train)
         self.features = {
@@ -129,7 +129,7 @@ def build_policies(
         elif name == "mf":
             out[name] = MFUserPolicy("ease", seed=seed).fit(train, dataset.catalog)
         elif name == "choice":
-            from alignuser.policy.calibration import calibrate_choice
+            from alignuser.training.calibration import calibrate_choice
 
             pol = make_policy("choice")
             calibrate_choice(pol, dataset, train, max_steps=calibration_steps, seed=seed)

@@ -135,7 +135,8 @@ def replay_ctr(
     from alignuser.evaluation.baselines import decide_watch, page_sizes
     from alignuser.evaluation.next_action import impression_time_split
     from alignuser.personas.derive import derive_personas
-    from alignuser.training.trajectories import StepContext, from_impressions
+    from alignuser.state import StepContext
+    from alignuser.training.trajectories import from_impressions
 
     train_ds, test_ds, train_inter, _ = impression_time_split(dataset, test_fraction)
     policies = fit_policies(strict_train(dataset, train_ds, train_inter), train_inter)

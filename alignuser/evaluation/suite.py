@@ -139,7 +139,7 @@ def run_next_action(data=None, seeds=(0, 1, 2), checkpoint=None,
 
 
 def read_train_config(path: str | Path):
-    """The :class:`~alignuser.training.trainer.TrainConfig` of a YAML file.
+    """The :class:`~alignuser.training.config.TrainConfig` of a YAML file.
 
     The file is a scenario (its ``train:`` section is used) or a bare mapping of train keys.
 
@@ -149,7 +149,7 @@ def read_train_config(path: str | Path):
     import yaml
     from pydantic import ValidationError
 
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
     path = Path(path)
     try:
@@ -344,7 +344,7 @@ def run_off_policy(data=None, campaigns=("all", "men", "women"), policies=("choi
     if isinstance(train_config, str | Path):
         train_config = read_train_config(train_config)
     elif isinstance(train_config, dict):
-        from alignuser.training.trainer import TrainConfig
+        from alignuser.training.config import TrainConfig
 
         train_config = TrainConfig.model_validate(train_config)
     kw = {"campaigns": tuple(campaigns), "policies": tuple(policies), "seed": seed,

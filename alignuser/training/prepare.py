@@ -75,7 +75,7 @@ def _impression_steps(config: TrainConfig, dataset, encoder, interactions, inter
     import dataclasses
 
     from alignuser.data.tables import Impressions
-    from alignuser.env.state import StepContext
+    from alignuser.state import StepContext
     from alignuser.training import trajectories as tj
 
     imp = dataset.impressions.df
@@ -121,7 +121,7 @@ def _rating_split(config: TrainConfig, dataset, interactions, inter):
 
 def _rating_steps(config: TrainConfig, dataset, interactions, inter):
     """UserMirrorer-style steps of the rating log around held-out targets."""
-    from alignuser.env.state import StepContext
+    from alignuser.state import StepContext
     from alignuser.training import trajectories as tj
 
     kw = dict(

@@ -2,9 +2,9 @@
 
 Every :class:`Step` carries the :class:`~alignuser.env.page.PageState` the simulation would
 build: persona text, the user's most recent memory lines, and per item the memory lines of the
-user's past rated items most similar to it (:func:`~alignuser.env.state.similar_memories`, the
+user's past rated items most similar to it (:func:`~alignuser.state.similar_memories`, the
 same ranking as the simulation's memory index), built by
-:class:`~alignuser.env.state.StepContext`. Its ``result`` is the world-model target: what
+:class:`~alignuser.state.StepContext`. Its ``result`` is the world-model target: what
 changed in memory and the next page (or ``END``)::
 
     CHANGES:
@@ -53,7 +53,7 @@ from alignuser.data.dataset import Dataset
 from alignuser.data.tables import Interactions
 from alignuser.env.actions import ItemDecision, PageAction, scale_rating
 from alignuser.env.page import PageState
-from alignuser.env.state import StepContext, similar_memories
+from alignuser.state import StepContext, similar_memories
 from alignuser.training.targets import compact_result_text, result_text
 
 __all__ = [

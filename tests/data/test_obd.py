@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignuser.data.loaders import LOADERS, detect_loader, load_dataset
 from alignuser.data.formats.obd import ObdLoader
+from alignuser.data.loaders import LOADERS, detect_loader, load_dataset
 from alignuser.errors import DatasetError
 
 

@@ -138,7 +138,7 @@ def test_hand_computed_long_run_offset():
 def test_states_carry_the_window_and_the_long_run_offset():
     """``rater`` reads the last ``n_history`` ratings, ``rater_all`` every one before the step."""
     from alignuser.data.synthetic import SyntheticWorld
-    from alignuser.env.state import StepContext
+    from alignuser.state import StepContext
 
     ds = SyntheticWorld(n_users=30, n_items=40, seed=0).dataset(n_sessions_per_user=2, seed=1)
     ctx = StepContext(ds, ds.interactions, n_history=3)

@@ -118,9 +118,9 @@ def test_alignuser_without_checkpoint_is_not_run(world_data, caplog):
 def test_alignuser_and_its_ablations_join_the_same_run(world_data, tmp_path):
     """A mapping of checkpoints puts the policy and its ablation variants side by side."""
     from alignuser.policy.alignuser_policy import AlignUserPolicy
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.checkpoint import save_policy_model
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
 
     ds, split, _ = world_data
     tiny = TinySpec(n_layers=1, d_model=16, n_heads=2, ffn_mult=2, min_frequency=1)

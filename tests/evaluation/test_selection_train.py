@@ -59,7 +59,7 @@ def test_every_recommender_gets_a_simulated_alignuser_score(trained):
 
 def test_training_sees_only_pre_cut_logs(trained):
     from alignuser.evaluation.selection.worlds import world_logs, world_train_config
-    from alignuser.training.trainer import prepare_steps
+    from alignuser.training.prepare import prepare_steps
 
     out, run_dir = trained
     wl = world_logs(0, **WORLD)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from alignuser.policy.alignuser_policy import AlignUserPolicy
-from alignuser.policy.bases import TinySpec
 from alignuser.testing.policies import PolicyConformance, random_page_states
+from alignuser.training.config import TinySpec
 
 _MODEL = None
 

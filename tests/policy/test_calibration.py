@@ -57,8 +57,8 @@ def test_calibration_matches_the_true_world(tmp_path):
 def test_implicit_logs_do_not_collapse_the_rating_model():
     from alignuser.data.dataset import Dataset
     from alignuser.data.tables import Interactions
-    from alignuser.policy.calibration import calibrate_choice
     from alignuser.policy.choice import ChoiceModelPolicy
+    from alignuser.training.calibration import calibrate_choice
 
     world = SyntheticWorld(n_users=60, n_items=80, seed=2)
     ds = world.dataset(n_sessions_per_user=2, seed=2)

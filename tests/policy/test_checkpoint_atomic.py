@@ -26,8 +26,8 @@ def test_a_failed_write_keeps_the_previous_folder(tmp_path):
 
 
 def test_a_swap_cut_between_its_renames_is_recovered(tmp_path):
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
 
     pm = PolicyModel.create(
         "tiny", corpus=["PAGE 1 WATCH SKIP NEXT EXIT END 1 2 3 4 5"],

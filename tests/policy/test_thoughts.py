@@ -54,8 +54,8 @@ def test_consistency_counts_agreement_among_named_items():
 @pytest.fixture(scope="module")
 def model():
     from alignuser.env.text import render_state, render_state_compact
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
 
     states = random_page_states(np.random.default_rng(0), 40)
     corpus = [render_state(s) for s in states] + [render_state_compact(s) for s in states]

@@ -12,10 +12,10 @@ from .conftest import small_scenario
 
 def test_run_writes_one_thought_per_page(tmp_path):
     from alignuser.env.text import render_state_compact
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.checkpoint import save_policy_model
     from alignuser.policy.model import PolicyModel
     from alignuser.testing.policies import random_page_states
+    from alignuser.training.config import TinySpec
 
     states = random_page_states(np.random.default_rng(0), 30)
     pm = PolicyModel.create(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignuser.policy.bases import TinySpec
+from alignuser.training.config import TinySpec
 
 MICRO = TinySpec(n_layers=2, d_model=64, n_heads=2, ffn_mult=2, min_frequency=1)
 

@@ -152,8 +152,8 @@ def test_compact_world_model_target_is_what_the_compact_model_is_scored_on(small
 
 def test_tiny_vocabulary_covers_compact_reflections(small_steps):
     """Every word a compact reflection uses is in a trained tiny base's vocabulary."""
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
     from alignuser.training.run import TEMPLATE_WORDS, corpus_texts
 
     train = small_steps[0]

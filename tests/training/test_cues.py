@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from alignuser.env.page import ItemView, PageState
-from alignuser.policy.bases import TinySpec
 from alignuser.policy.cues import CUE_NAMES, fit_cue_head, make_cue_head, page_cues
+from alignuser.training.config import TinySpec
 
 MICRO = TinySpec(n_layers=2, d_model=64, n_heads=2, ffn_mult=2, min_frequency=1)
 
@@ -143,7 +143,8 @@ def test_fit_recovers_a_known_logistic_rule():
 
 
 def test_training_fits_the_head_and_the_ablation_has_none(small_steps, tmp_path):
-    from alignuser.training.trainer import TrainConfig, train_on_steps
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.trainer import train_on_steps
 
     train, valid = small_steps[0][:32], small_steps[1][:8]
     kw = dict(

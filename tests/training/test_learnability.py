@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 
 from alignuser.env.actions import ItemDecision, PageAction
-from alignuser.policy.bases import TinySpec
+from alignuser.training.config import TinySpec, TrainConfig
 from alignuser.training.evaluate import auc
-from alignuser.training.trainer import TrainConfig, train_on_steps
+from alignuser.training.trainer import train_on_steps
 
 
 def _cfg(**kw) -> TrainConfig:

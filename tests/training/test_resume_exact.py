@@ -14,9 +14,9 @@ def test_renormalising_unit_vectors_is_not_idempotent():
 
 
 def test_loaded_item_space_equals_the_saved_one(small_steps, tmp_path):
-    from alignuser.policy.bases import TinySpec
     from alignuser.policy.checkpoint import load_policy_model, save_policy_model
     from alignuser.policy.model import PolicyModel
+    from alignuser.training.config import TinySpec
     from alignuser.training.run import corpus_texts
 
     space = ItemSpace(np.random.default_rng(1).normal(size=(30, 8)))

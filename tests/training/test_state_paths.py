@@ -1,7 +1,7 @@
 """Training's page-state builder and the simulation build the same state for the same past.
 
 The same user, history and page give the same state text and the same cues on both paths:
-:class:`~alignuser.env.state.StepContext` (training, calibration, evaluation) and the
+:class:`~alignuser.state.StepContext` (training, calibration, evaluation) and the
 simulation's model (memory retrieval, incremental taste and rater models). Checked on each
 agent's first page, where the run has added nothing to the seeded history yet.
 """
@@ -10,12 +10,12 @@ import dataclasses
 
 import numpy as np
 
-from alignuser.env.state import StepContext
 from alignuser.env.text import render_state, render_state_compact
 from alignuser.policy.cues import page_cues
 from alignuser.policy.random import RandomPolicy
 from alignuser.scenario import Scenario
 from alignuser.simulation.runner import prepare, run_one
+from alignuser.state import StepContext
 
 
 class Recording(RandomPolicy):

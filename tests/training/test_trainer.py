@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignuser.policy.bases import TinySpec
-from alignuser.training.trainer import TrainConfig, TrainingInterrupted, train, train_on_steps
+from alignuser.training.config import TinySpec, TrainConfig
+from alignuser.training.trainer import TrainingInterrupted, train, train_on_steps
 
 MICRO = TinySpec(n_layers=2, d_model=64, n_heads=2, ffn_mult=2, min_frequency=1)
 

@@ -77,7 +77,7 @@ def test_a_positive_is_shown_without_its_own_rating(small_dataset):
     item is, without the user's own rating in mean, count and popularity; negatives, and
     positives the statistics do not count (validation pages), keep the catalog's view."""
     from alignuser.data.tables import Interactions
-    from alignuser.env.state import StepContext
+    from alignuser.state import StepContext
 
     inter = small_dataset.interactions
     df = inter.df
@@ -111,7 +111,7 @@ def test_a_positive_is_shown_without_its_own_rating(small_dataset):
 def test_impression_pages_leave_out_the_counted_clicks(small_dataset):
     """Statistics over every interaction count each page's clicks: a clicked item is shown
     without the user's own interaction, a skipped one as the catalog has it."""
-    from alignuser.env.state import StepContext
+    from alignuser.state import StepContext
     from alignuser.training.trajectories import from_impressions
 
     inter = small_dataset.interactions

@@ -104,7 +104,8 @@ def _later_pages(dataset, arm_column: str, fit_policies: Callable, test_fraction
     from alignuser.evaluation.next_action import impression_time_split
     from alignuser.evaluation.replay import strict_train
     from alignuser.personas.derive import derive_personas
-    from alignuser.training.trajectories import StepContext, from_impressions
+    from alignuser.state import StepContext
+    from alignuser.training.trajectories import from_impressions
 
     imp = dataset.impressions.df
     if arm_column not in imp.columns:

@@ -188,7 +188,8 @@ def simulated_ctr(policy, policy_ds, target_pages_ds, rng: np.random.Generator) 
     """Per target page, the policy's watch probability (states from the training log)."""
     from alignuser.evaluation.baselines import watch_probabilities
     from alignuser.personas.derive import derive_personas
-    from alignuser.training.trajectories import StepContext, from_impressions
+    from alignuser.state import StepContext
+    from alignuser.training.trajectories import from_impressions
 
     inter = policy_ds.interactions
     ctx = StepContext(policy_ds, inter)
@@ -201,8 +202,8 @@ def simulated_ctr(policy, policy_ds, target_pages_ds, rng: np.random.Generator) 
 
 def _policies(policy_ds, names, seed, checkpoint, train_config, train_dir):
     from alignuser.evaluation.protocols import build_policies
-    from alignuser.policy.calibration import calibrate_choice
     from alignuser.policy.registry import make_policy
+    from alignuser.training.calibration import calibrate_choice
 
     out: dict[str, Any] = {}
     for name in names:
@@ -295,7 +296,7 @@ def offpolicy_selection(
         n_boot: Bootstrap resamples of each interval (``0``: none).
         checkpoint: A learned-policy checkpoint, or ``{dataset name: folder}`` per training
             log (e.g. ``{"obd-random-men": DIR}``): a policy is only right on its log.
-        train_config: :class:`~alignuser.training.trainer.TrainConfig`: train the learned
+        train_config: :class:`~alignuser.training.config.TrainConfig`: train the learned
             policy on each training log (into ``train_dir/<log name>``).
         train_dir: Folder of those trainings (required with ``train_config``).
 

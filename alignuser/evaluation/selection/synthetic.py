@@ -21,7 +21,7 @@ true winner is ranked first (ties: the first listed recommender; a constant rank
 the random policy's, gets tau 0).
 
 The learned policy is trained **per world** on that world's train logs when
-``alignuser_train`` (a :class:`~alignuser.training.trainer.TrainConfig` or its mapping) is
+``alignuser_train`` (a :class:`~alignuser.training.config.TrainConfig` or its mapping) is
 given, into ``train_dir/world_<seed>`` (resumable) or a temporary folder; the world's logs
 and that training live in :mod:`alignuser.evaluation.selection.worlds` (:func:`world_logs`,
 :func:`train_world_policy`, re-exported by the package). The raw frame then records
@@ -55,7 +55,7 @@ from alignuser.evaluation.selection.worlds import (
 )
 
 if TYPE_CHECKING:
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
 __all__ = [
     "DEFAULT_RECOMMENDERS",
@@ -149,7 +149,7 @@ def system_selection(
         items_per_page: Items per page (logs and simulation).
         max_pages: Pages per session at most (logs and simulation).
         alignuser_checkpoint: One learned policy for every world (only right for one).
-        alignuser_train: :class:`~alignuser.training.trainer.TrainConfig` (or mapping):
+        alignuser_train: :class:`~alignuser.training.config.TrainConfig` (or mapping):
             train the ``"alignuser"`` policy per world on its train logs (seed = world
             seed); it replaces ``alignuser_checkpoint`` and joins the line-up even when
             ``policies`` does not name it.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
 __all__ = ["WorldLogs", "train_world_policy", "world_logs", "world_train_config"]
 
@@ -71,7 +71,7 @@ def world_logs(
 
 def world_train_config(config, seed: int):
     """``config`` (a TrainConfig or mapping) validated, with ``seed`` and no progress bar."""
-    from alignuser.training.trainer import TrainConfig
+    from alignuser.training.config import TrainConfig
 
     base = config.model_dump() if isinstance(config, TrainConfig) else dict(config)
     return TrainConfig.model_validate({**base, "seed": int(seed), "progress": False})
@@ -83,7 +83,7 @@ def train_world_policy(
     """Train the AlignUSER policy on one world's train logs; returns it (sampling) and stats.
 
     Args:
-        config: :class:`~alignuser.training.trainer.TrainConfig` or a mapping of its keys
+        config: :class:`~alignuser.training.config.TrainConfig` or a mapping of its keys
             (``seed`` is replaced by ``seed``).
         wl: The world's logs (:func:`world_logs`); only ``wl.train_data`` (impressions
             before the cut, train interactions) and ``wl.split.train`` reach the trainer.

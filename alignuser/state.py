@@ -9,7 +9,7 @@ evaluation protocols build their states here.
 
 Example:
     >>> from alignuser.data.synthetic import SyntheticWorld
-    >>> from alignuser.env.state import StepContext
+    >>> from alignuser.state import StepContext
     >>> ds = SyntheticWorld(n_users=20, n_items=40, seed=0).dataset(n_sessions_per_user=2)
     >>> st = StepContext(ds, ds.interactions).state(0, 1, [3, 5], [1, 2], [5.0, 2.0])
     >>> [v.item_id for v in st.items], st.page

@@ -1,7 +1,7 @@
 """Calibrate a :class:`~alignuser.policy.choice.ChoiceModelPolicy` on a dataset's human logs.
 
 The states are the same ones the learned policy trains on
-(:class:`~alignuser.env.state.StepContext`, :mod:`alignuser.training.trajectories`), with
+(:class:`~alignuser.state.StepContext`, :mod:`alignuser.training.trajectories`), with
 each user's persona features attached:
 
 * with impression logs (real pages: synthetic world, EB-NeRD) the fit learns real watch,
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 def calibration_steps(dataset, train, max_steps: int = 20000, seed: int = 0):
     """``(states, actions)`` of human steps on ``train`` with persona features attached."""
-    from alignuser.env.state import StepContext
     from alignuser.personas.derive import derive_personas
+    from alignuser.state import StepContext
     from alignuser.training.trajectories import from_impressions, from_ratings
 
     ctx = StepContext(dataset, train)
