@@ -8,6 +8,7 @@
 * :mod:`~alignuser.training.counterfactual`: ``K`` legal alternatives to a human action.
 * :mod:`~alignuser.training.reflectors`: template (offline) and chat-model reflectors.
 * :mod:`~alignuser.training.losses`: BC, action log-probability, pairwise ranking.
+* :mod:`~alignuser.training.calibration`: the choice baseline calibrated on training pages.
 * :mod:`~alignuser.training.worldmodel` / :mod:`~alignuser.training.evaluate`: metrics.
 * :mod:`~alignuser.training.run` (model, optimizer, resume point) and
   :mod:`~alignuser.training.trainer` (``train``, both stages).
