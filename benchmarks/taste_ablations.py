@@ -103,7 +103,8 @@ def _cue_regression(ds, checkpoint: str):
     """
     import torch
 
-    from alignuser.policy.cues import batch_cues, cue_names, fit_cue_head, make_cue_head
+    from alignuser.policy.cue_batch import batch_cues
+    from alignuser.policy.cues import cue_names, fit_cue_head, make_cue_head
     from alignuser.training.config import TrainConfig
     from alignuser.training.evaluate import fit_platt
     from alignuser.training.prepare import prepare_training

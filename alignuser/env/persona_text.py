@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -81,6 +82,7 @@ def taste_parts(sentence: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+@functools.lru_cache(maxsize=65536)  # a population's personas recur on every page
 def compact_persona(text: str) -> str:
     """The paragraph of :func:`render_persona` as keywords, for small policies.
 

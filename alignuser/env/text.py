@@ -55,6 +55,7 @@ __all__ = [
     "render_item",
     "render_state",
     "render_state_compact",
+    "render_state_lean",
 ]
 
 
@@ -185,6 +186,31 @@ def render_state_compact(state: PageState) -> str:
             f"{i + 1}. {' '.join(it.genres) or '-'} similar {sim or '-'} mean {mean}"
             f" popularity {pop}{taste}"
         )
+    return "\n".join(lines)
+
+
+def render_state_lean(state: PageState) -> str:
+    r"""The state as few tokens as a policy with an item tower and cue inputs needs.
+
+    The persona keywords without separators and the page number; each item line is empty,
+    because such a model reads the item as an identity (its item tower vector, content
+    fallback included, at the item's decision slots), its numbers as the cue vector added to
+    the same slots (:mod:`alignuser.policy.cues`) and the user's remembered history as
+    history tokens, not as words. About a third of :func:`render_state_compact`'s tokens.
+    Only the tiny base reads it (``train.state_text: lean``); it is never parsed.
+
+    Example:
+        >>> from alignuser.env.page import ItemView
+        >>> st = PageState(0, "A 25-34 year old writer. Loves Drama.", 2, (ItemView(1, "Heat",
+        ...     ("Action",)),))
+        >>> render_state_lean(st).split("\n")
+        ['25-34 writer loves Drama', 'PAGE 2', '']
+    """
+    lines = [compact_persona(state.persona).replace(" ; ", " ")]
+    if state.social:
+        lines.append("FRIENDS: " + " ; ".join(state.social))
+    lines.append(f"PAGE {state.page}")
+    lines.extend("" for _ in state.items)
     return "\n".join(lines)
 
 

@@ -47,7 +47,33 @@ def scores_to_action(
     temperature: float = 1.0,
     greedy: bool = False,
 ) -> PageAction:
-    """Turn one page's :class:`~alignuser.policy.scoring.PageScores` into a legal action."""
+    """Turn one page's :class:`~alignuser.policy.scoring.PageScores` into a legal action.
+
+    Sampling draws, in page order, one uniform per item (watch?), one more per watched item
+    (its rating, by inverse CDF: the draw ``Generator.choice(p=...)`` makes) and one for the
+    exit, so a seed gives the same actions however the scores were batched.
+    """
+    n = len(state.items)
+    if greedy or temperature != 1.0:
+        return _tempered_action(state, scores, rng, temperature, greedy)
+    pw = scores.watch.tolist()
+    top = state.max_rating
+    decisions = []
+    for i, item in enumerate(state.items):
+        if rng.random() < pw[i]:
+            pr = np.asarray(scores.rating[i], dtype=float)[:top]
+            cdf = (pr / pr.sum()).cumsum()
+            cdf /= cdf[-1]
+            r = int(cdf.searchsorted(rng.random(), side="right")) + 1
+            decisions.append(ItemDecision(item.item_id, True, r))
+        else:
+            decisions.append(ItemDecision(item.item_id, False, None))
+    leave = rng.random() < float(scores.exit)
+    return PageAction(tuple(decisions), exit=bool(leave or n == 0))
+
+
+def _tempered_action(state, scores, rng, temperature: float, greedy: bool) -> PageAction:
+    """:func:`scores_to_action` with a temperature, or greedy (the most likely decisions)."""
     n = len(state.items)
     pw = _temper(np.asarray(scores.watch, dtype=float), temperature)
     px = float(_temper(np.asarray([scores.exit]), temperature)[0])
@@ -75,7 +101,9 @@ class AlignUserPolicy:
             checkpoint folder (so ``make_policy("alignuser", model="runs/x/policy")`` works).
         temperature: Sampling temperature on every decision (1.0 = the model's own odds).
         greedy: Take the most likely decision everywhere (for evaluation).
-        batch_size: Pages per forward pass (32 scored fastest on 2 CPU cores: 8-512 tried).
+        batch_size: Pages per forward pass; ``None``: 128 for a model that reads the lean
+            state text (about 40 tokens a page), 32 for the compact one (about 130): the
+            fastest sizes on 2 CPU cores (8-512 tried, ``benchmarks/results/policy_speed.md``).
         checkpoint: A checkpoint folder, instead of ``model``.
         thoughts: Write a free-text rationale before deciding (off by default; see
             :meth:`decide` and :mod:`alignuser.policy.thoughts`).
@@ -95,7 +123,7 @@ class AlignUserPolicy:
         model=None,
         temperature: float = 1.0,
         greedy: bool = False,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         checkpoint: str | Path | None = None,
         thoughts: bool = False,
         thought_tokens: int = 64,
@@ -113,6 +141,8 @@ class AlignUserPolicy:
         self.model = model
         self.temperature = float(temperature)
         self.greedy = bool(greedy)
+        if batch_size is None:
+            batch_size = 128 if getattr(model, "lean_text", False) else 32
         self.batch_size = int(batch_size)
         self.thoughts = bool(thoughts)
         self.thought_tokens = int(thought_tokens)

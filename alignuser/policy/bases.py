@@ -30,6 +30,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from alignuser.training.config import TinySpec
 
@@ -155,3 +156,19 @@ def load_local(path: str | Path, dtype: str = "float32"):
     tok = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
     return model, tok
+
+
+def wrap_lora(lm, lora: dict[str, Any], seed: int):
+    """``lm`` wrapped with LoRA adapters (peft; ``r``, ``alpha``, ``target_modules``)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    cfg = LoraConfig(
+        r=int(lora.get("r", 8)),
+        lora_alpha=int(lora.get("alpha", 16)),
+        lora_dropout=0.0,
+        target_modules=list(lora.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(lm, cfg)

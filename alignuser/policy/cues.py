@@ -76,7 +76,6 @@ __all__ = [
     "CUE_NAMES",
     "CUE_VERSION",
     "HISTORY_CUES",
-    "batch_cues",
     "cue_names",
     "fit_cue_head",
     "make_cue_head",
@@ -182,22 +181,16 @@ def exit_cues(item_cues: np.ndarray) -> np.ndarray:
     return np.concatenate([item_cues.mean(axis=0), item_cues.max(axis=0)]).astype(np.float32)
 
 
-def batch_cues(states: Sequence[PageState], n_max: int, space=None) -> tuple[Any, Any]:
-    """``(items (B, n_max, n_cues), exit (B, 2 n_cues))`` float tensors, zero-padded."""
-    import torch
+def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES), inputs: int = 0) -> Any:
+    """A zero-initialised cue head: ``items`` (watch, then ratings) and ``exit`` linear maps.
 
-    n_c = len(cue_names(space))
-    out = np.zeros((len(states), max(n_max, 1), n_c), dtype=np.float32)
-    ex = np.zeros((len(states), 2 * n_c), dtype=np.float32)
-    for k, s in enumerate(states):
-        c = page_cues(s, space)
-        out[k, : len(c)] = c
-        ex[k] = exit_cues(c)
-    return torch.from_numpy(out), torch.from_numpy(ex)
-
-
-def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES)) -> Any:
-    """A zero-initialised cue head: ``items`` (watch, then ratings) and ``exit`` linear maps."""
+    ``inputs`` > 0 (the LM width) adds the *cue inputs* of the lean state text
+    (:func:`~alignuser.env.text.render_state_lean`): ``inputs`` maps an item's cues to two
+    vectors added to the input embeddings of its watch and rating slots, ``exit_inputs`` the
+    page's exit cues to one added at the exit slot. They belong to the deep part: the LM
+    reads the numbers there instead of as digit tokens, and can combine them with the
+    persona, the history and the item's identity.
+    """
     import torch
 
     class CueHead(torch.nn.Module):
@@ -208,6 +201,14 @@ def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES)) -> Any:
             for lin in (self.items, self.exit):
                 torch.nn.init.zeros_(lin.weight)
                 torch.nn.init.zeros_(lin.bias)
+            if inputs:
+                g = torch.Generator().manual_seed(0)
+                self.inputs = torch.nn.Linear(n_cues, 2 * inputs)
+                self.exit_inputs = torch.nn.Linear(2 * n_cues, inputs)
+                with torch.no_grad():
+                    for lin in (self.inputs, self.exit_inputs):
+                        lin.weight.normal_(0.0, 0.05, generator=g)
+                        lin.bias.zero_()
 
         def forward(self, x):
             """Item cues ``(..., n_cues)`` -> watch and rating logit offsets ``(..., 1 + R)``."""
@@ -216,6 +217,10 @@ def make_cue_head(n_ratings: int, n_cues: int = len(CUE_NAMES)) -> Any:
         @property
         def n_ratings(self) -> int:
             return self.items.out_features - 1
+
+        @property
+        def has_inputs(self) -> bool:
+            return hasattr(self, "inputs")
 
     return CueHead()
 

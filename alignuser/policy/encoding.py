@@ -200,10 +200,9 @@ class PageEncoding:
         ratings = state.history_ratings[len(state.history_ratings) - n_h :] if n_h else ()
         if len(ratings) != n_h:
             ratings = (float("nan"),) * n_h
-        out = [
-            (first + j, int(i), history_role(r, self.max_rating))
-            for j, (i, r) in enumerate(zip(items, ratings))
-        ]
+        top = self.max_rating
+        pairs = enumerate(zip(items, ratings))
+        out = [(first + j, int(i), history_role(r, top)) for j, (i, r) in pairs]
         for it, w, r in zip(state.items, wpos, rpos):
             out += [(w, int(it.item_id), 0), (r, int(it.item_id), 0)]
         return out
@@ -248,7 +247,7 @@ class PageEncoding:
                 states, marks, actions, n_max
             )
         if self.cue_head is not None:
-            from alignuser.policy.cues import batch_cues
+            from alignuser.policy.cue_batch import batch_cues
 
             batch.cues, batch.exit_cues = batch_cues(states, n_max, self.item_space)
         if marks:
@@ -324,14 +323,16 @@ class PageEncoding:
 
         b = len(states)
         user_pos = torch.full((b,), -1, dtype=torch.long)
-        page_items = torch.full((b, n_max), -1, dtype=torch.long)
         hist: dict[int, list[tuple[int, int]]] = {}
         for k, pos, item, role in marks:
             if role >= 1:
                 hist.setdefault(k, []).append((pos, item))
         next_rows: list[tuple[int, int, int]] = []
+        page_np = np.full((b, n_max), -1, dtype=np.int64)
         for k, st in enumerate(states):
-            page_items[k, : len(st.items)] = torch.tensor(st.item_ids, dtype=torch.long)
+            page_np[k, : len(st.items)] = st.item_ids
+        page_items = torch.from_numpy(page_np)
+        for k in range(b):
             h = sorted(hist.get(k, []))
             if h:
                 user_pos[k] = h[-1][0]

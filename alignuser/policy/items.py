@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -113,8 +114,13 @@ def check_catalog(policy, n_items: int, where: str = "this data") -> None:
 
 def history_role(rating: float | None, max_rating: int) -> int:
     """Role index of a history token: 1 watched unrated, ``1 + r`` rated ``r`` (half up)."""
-    if rating is None or (isinstance(rating, float) and math.isnan(rating)):
+    if rating is None or rating != rating:  # None or NaN: watched, unrated
         return 1
+    return _rated_role(float(rating), max_rating)
+
+
+@functools.lru_cache(maxsize=4096)  # a scale has a handful of ratings; history tokens recur
+def _rated_role(rating: float, max_rating: int) -> int:
     return 1 + scale_rating(rating, max_rating)
 
 

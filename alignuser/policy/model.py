@@ -30,6 +30,14 @@ watch logit and ``W · cues(item)`` to its rating logits, from the numbers of th
 (mean rating, popularity, taste, persona genres, rater bias, position, page); checkpoints
 record whether a model has one (``info["cues"]``).
 
+The **lean** state text (``info["render"] == "lean"``, :func:`~alignuser.env.text.
+render_state_lean`; the tiny base with an item tower and a cue head) keeps only the persona
+keywords and the page number as words. Each item is its tower vector at its two slots, and
+its cue vector enters the LM there too: ``inputs(cues)`` is added to the input embeddings of
+the watch and rating slots, ``exit_inputs(exit cues)`` to the exit slot's (both in the cue
+head module). About 40 tokens a page instead of about 130, so the same LM scores a page in
+about half the time, and its own part of the logit can use the numbers non-linearly.
+
 Training appends the world-model segment after the last slot (causal attention keeps the slot
 outputs identical to inference): ``TAKEN:`` (watch/skip and next/exit, without ratings) then
 ``RESULT:`` (memory changes and the next page). The counterfactual-alignment sequence uses the
@@ -59,7 +67,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alignuser.env.actions import PageAction
-from alignuser.env.text import render_state, render_state_compact
+from alignuser.env.text import render_state, render_state_compact, render_state_lean
 from alignuser.policy.encoding import EncodedBatch, PageEncoding
 from alignuser.policy.generation import TextGeneration, taken_text
 from alignuser.policy.scoring import PageScoring
@@ -103,8 +111,11 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
                 "this checkpoint reads the first compact state text, which was replaced by "
                 "'compact2' (no titles, persona keywords); retrain it with `alignuser train`"
             )
-        self.compact = render == "compact2"
-        self.render = render_state_compact if self.compact else render_state
+        self.compact = render in ("compact2", "lean")  # compact world-model texts too
+        self.lean_text = render == "lean"
+        self.render = {"compact2": render_state_compact, "lean": render_state_lean}.get(
+            render, render_state
+        )
         items = self.info.get("items")
         self.history_length = int(items["history"]) if items else 0
         self.item_space = None  # ItemSpace, attached by set_items (create / load)
@@ -122,7 +133,8 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
                     f"{self.info['cues'].get('version')}), this version computes {list(want)} "
                     f"(version {CUE_VERSION}); retrain it with `alignuser train`"
                 )
-            self.cue_head = make_cue_head(self.max_rating, len(want))
+            width = lm.get_input_embeddings().weight.shape[1] if self.lean_text else 0
+            self.cue_head = make_cue_head(self.max_rating, len(want), inputs=width)
         self.device = next(lm.parameters()).device
         if self.cue_head is not None:
             self.cue_head.to(self.device)
@@ -165,6 +177,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
         cues: bool = True,
         items: Any = None,
         history: int = 20,
+        state_text: str = "compact",
     ) -> PolicyModel:
         """Build a fresh policy model on a base.
 
@@ -182,9 +195,19 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
             items: An :class:`~alignuser.policy.items.ItemSpace`: read items as identities
                 (the item tower and history tokens); ``None``: items as text only.
             history: History tokens per state (the most recent items of the state's history).
+            state_text: ``"compact"`` (:func:`~alignuser.env.text.render_state_compact`) or
+                ``"lean"`` (:func:`~alignuser.env.text.render_state_lean`: items as tower
+                vectors and cue inputs only; the tiny base with ``items`` and ``cues``).
         """
         from alignuser.policy import bases
 
+        if state_text not in ("compact", "lean"):
+            raise ValueError(f"state_text must be 'compact' or 'lean', got {state_text!r}")
+        if state_text == "lean" and (base != "tiny" or items is None or not cues):
+            raise ValueError(
+                "state_text 'lean' reads items through the item tower and their numbers "
+                "through the cue inputs: it needs base 'tiny', an item tower and the cue head"
+            )
         info: dict[str, Any] = {"base": base, "max_rating": max_rating, "dtype": dtype}
         if items is not None:
             info["items"] = {"n_items": int(items.n_items), "dim": int(items.dim),
@@ -196,7 +219,8 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
         if base == "tiny":
             spec = tiny or bases.TinySpec()
             lm, tok = bases.build_tiny(corpus, spec, seed=seed)
-            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>", render="compact2")
+            render = "lean" if state_text == "lean" else "compact2"
+            info.update(tiny=spec.model_dump(), add_bos=True, slot="<slot>", render=render)
         elif base in ("smollm2", "local"):
             if base == "smollm2":
                 lm, tok = bases.load_smollm2(dtype)
@@ -209,7 +233,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
                 tok.pad_token = tok.eos_token
             info.update(add_bos=False, slot=" ?")
             if lora is not None:
-                lm = _wrap_lora(lm, lora, seed)
+                lm = bases.wrap_lora(lm, lora, seed)
                 info["lora"] = dict(lora)
         else:
             raise ValueError(f"unknown base {base!r}; known: tiny, smollm2, local")
@@ -271,6 +295,10 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
 
         dev = self.device
         emb = self.embed(batch.input_ids.to(dev), batch.item_marks)
+        if self.cue_head is not None and self.cue_head.has_inputs:
+            from alignuser.policy.cue_batch import add_cue_inputs
+
+            emb = add_cue_inputs(self.cue_head, emb, batch)
         lean = None if lm_loss else self._lean_body()
         if lean is None:
             body, _ = self._parts()
@@ -365,17 +393,3 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
                 logits = head(h[:, :-1][sel]).float()
                 res["lm_loss"] = F.cross_entropy(logits, tgt[sel])
         return res
-
-def _wrap_lora(lm, lora: dict[str, Any], seed: int):
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(seed)
-    cfg = LoraConfig(
-        r=int(lora.get("r", 8)),
-        lora_alpha=int(lora.get("alpha", 16)),
-        lora_dropout=0.0,
-        target_modules=list(lora.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(lm, cfg)

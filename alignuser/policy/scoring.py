@@ -43,7 +43,6 @@ class PageScores:
     exit: float
 
 
-
 class PageScoring:
     """Mixin of :class:`~alignuser.policy.model.PolicyModel`: slot logits to distributions."""
 
@@ -66,7 +65,12 @@ class PageScoring:
 
         self.lm.eval()
         texts = [self.render(s) for s in states]
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        # similar lengths share a batch (less padding); the lean text's tokens are mostly
+        # history and slot placeholders, about one per 6 characters of the rest
+        size = [len(t) for t in texts]
+        if getattr(self, "lean_text", False):
+            size = [n + 6 * (self._n_history(s) + 2 * len(s.items)) for n, s in zip(size, states)]
+        order = np.argsort(size, kind="stable")
         out: list[PageScores | None] = [None] * len(states)
         with torch.inference_mode():
             for start in range(0, len(states), batch_size):

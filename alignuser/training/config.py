@@ -131,6 +131,14 @@ class TrainConfig(BaseModel):
         "the retrieval encoder's vectors plus learned per-item offsets, and the state's "
         "history as item tokens; `false`: items as text only.",
     )
+    state_text: Literal["auto", "compact", "lean"] = Field(
+        "auto",
+        description="What the tiny base reads: `compact` (persona, memories and each item's "
+        "genres and numbers as words) or `lean` (persona keywords and page number as words; "
+        "items as item-tower vectors, their numbers as cue inputs at the decision slots: "
+        "about 3x fewer tokens, so faster; needs `item_tower` and `cue_head`); `auto`: "
+        "lean for the tiny base with both, else compact.",
+    )
     calibrate: bool = Field(
         True,
         description="After training, fit the watch and rating logits' Platt scaling on the "

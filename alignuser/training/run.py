@@ -89,6 +89,7 @@ class TrainingRun:
                 cues=config.cue_head,
                 items=items if config.item_tower else None,
                 history=config.n_history or 50,
+                state_text=state_text(config, items is not None),
             )
             self.opt = self._optimizer()
 
@@ -196,6 +197,17 @@ def config_key(cfg: TrainConfig) -> dict[str, Any]:
     for k in ("interrupt_after", "progress", "resume", "threads"):
         d.pop(k)
     return d
+
+
+def state_text(config: TrainConfig, has_items: bool = True) -> str:
+    """The state text a model of ``config`` reads (``train.state_text``, ``auto`` resolved).
+
+    ``has_items``: the data gives an item space for the tower.
+    """
+    if config.state_text != "auto":
+        return config.state_text
+    lean = config.base == "tiny" and config.item_tower and config.cue_head and has_items
+    return "lean" if lean else "compact"
 
 
 def corpus_texts(step) -> list[str]:

@@ -180,7 +180,8 @@ def _start_stage(run: TrainingRun, stage: int, train_steps, rv) -> tuple:
         )
         st["history"].append({"stage": 2, "step": st["global_step"], "cue_fit": fit})
     if stage == 2 and pm.cue_head is not None and cfg.freeze_cue_head:
-        pm.cue_head.requires_grad_(False)  # also after a resume: the fit is in `last/`
+        for part in (pm.cue_head.items, pm.cue_head.exit):  # the wide part, not cue inputs
+            part.requires_grad_(False)  # also after a resume: the fit is in `last/`
     if stage == 2 and cfg.use_cf:
         return run.counterfactuals(train_steps)
     return None, None

@@ -101,13 +101,13 @@ def test_the_lean_forward_follows_weight_updates(model):
 
 
 def test_lora_models_keep_the_transformers_forward(model):
+    from alignuser.policy.bases import wrap_lora
     from alignuser.policy.fastlm import lean_body
-    from alignuser.policy.model import _wrap_lora
 
     assert lean_body(model.lm) is not None
     import copy
 
-    wrapped = _wrap_lora(copy.deepcopy(model.lm), {"r": 2, "target_modules": ["q_proj"]}, seed=0)
+    wrapped = wrap_lora(copy.deepcopy(model.lm), {"r": 2, "target_modules": ["q_proj"]}, seed=0)
     assert lean_body(wrapped) is None
 
 
