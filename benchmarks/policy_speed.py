@@ -43,11 +43,11 @@ def _train_rate(pm, steps, batch_size: int, n_steps: int, lora: bool) -> float:
     """Pages/s of behaviour-cloning optimiser steps (forward, backward, update)."""
     import torch
 
-    from alignuser.policy.model import _wrap_lora
+    from alignuser.policy.bases import wrap_lora
     from alignuser.training.losses import bc_loss
 
     if lora:
-        pm.lm = _wrap_lora(pm.lm, {}, seed=0)
+        pm.lm = wrap_lora(pm.lm, {}, seed=0)
     params = [p for p in pm.lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     pm.lm.train()

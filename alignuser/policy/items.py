@@ -81,6 +81,8 @@ class ItemSpace:
         """``(len(item_ids), dim)`` vectors; ids outside ``0..n_items-1`` give zero rows."""
         ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
         ok = (ids >= 0) & (ids < self.n_items)
+        if ok.all():
+            return self.vectors[ids]
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         out[ok] = self.vectors[ids[ok]]
         return out

@@ -159,3 +159,19 @@ def test_lean_state_text_needs_the_tower_and_the_cue_head():
         PolicyModel.create("tiny", corpus=["PAGE 1"], tiny=MICRO, state_text="lean")
     with pytest.raises(ValueError, match="'compact' or 'lean'"):
         PolicyModel.create("tiny", corpus=["PAGE 1"], tiny=MICRO, state_text="short")
+
+
+def test_auto_state_text_is_lean_only_where_it_applies():
+    from pydantic import ValidationError
+
+    from alignuser.training.config import TrainConfig
+    from alignuser.training.run import state_text
+
+    assert state_text(TrainConfig()) == "lean"  # the default tiny base: tower + cue head
+    assert state_text(TrainConfig(item_tower=False)) == "compact"
+    assert state_text(TrainConfig(cue_head=False)) == "compact"
+    assert state_text(TrainConfig(base="smollm2")) == "compact"
+    assert state_text(TrainConfig(), has_items=False) == "compact"
+    assert state_text(TrainConfig(state_text="compact")) == "compact"
+    with pytest.raises(ValidationError, match="state_text"):
+        TrainConfig(state_text="short")
