@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from alignuser.env.page import PageState
-from alignuser.policy.cues import CUE_NAMES, HISTORY_CUES
+from alignuser.policy.cues import CUE_NAMES, HISTORY_CUES, base_cue_rows
 
 __all__ = ["add_cue_inputs", "batch_cues"]
 
@@ -50,38 +50,10 @@ def batch_cues(states: Sequence[PageState], n_max: int, space=None) -> tuple[Any
 
 def _base_cues(states: Sequence[PageState], n_max: int) -> np.ndarray:
     """``(B, n_max, len(CUE_NAMES))`` float32 item cues of a batch (``page_cues``)."""
-    from alignuser.personas.text import persona_genres
-
     out = np.zeros((len(states), n_max, len(CUE_NAMES)), dtype=np.float32)
-    log_top = np.log(1001)
     for k, state in enumerate(states):
-        if not state.items:
-            continue
-        liked, disliked = persona_genres(state.persona)
-        top = max(int(state.max_rating), 2)
-        mid, half = (top + 1) / 2, (top - 1) / 2
-        rater = 0.0 if state.rater is None else float(state.rater) / half
-        rater_all = 0.0 if state.rater_all is None else float(state.rater_all) / half
-        page = min(max(state.page - 1, 0), 20) / 5
-        rows = [
-            (
-                0.0 if it.mean_rating is None else (float(it.mean_rating) - mid) / half,
-                float(it.mean_rating is None),
-                float(it.popularity),
-                0.0 if it.taste is None else float(it.taste),
-                float(it.taste is None),
-                sum(g in liked for g in it.genres) / max(len(it.genres), 1),
-                sum(g in disliked for g in it.genres) / max(len(it.genres), 1),
-                rater,
-                min(j, 30) / 10,
-                page,
-                0.0 if it.damped_mean is None else (float(it.damped_mean) - mid) / half,
-                np.log1p(max(it.count, 0)) / log_top,
-                rater_all,
-            )
-            for j, it in enumerate(state.items)
-        ]
-        out[k, : len(rows)] = rows
+        if state.items:
+            out[k, : len(state.items)] = base_cue_rows(state)
     return out
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "CUE_NAMES",
     "CUE_VERSION",
     "HISTORY_CUES",
+    "base_cue_rows",
     "cue_names",
     "fit_cue_head",
     "make_cue_head",
@@ -136,13 +137,8 @@ def history_cues(state: PageState, space) -> np.ndarray:
     return out
 
 
-def page_cues(state: PageState, space=None) -> np.ndarray:
-    """``(n_items, n_cues)`` float32 cues of one page (see the module doc).
-
-    Args:
-        state: The page.
-        space: An :class:`~alignuser.policy.items.ItemSpace`: adds the history cues.
-    """
+def base_cue_rows(state: PageState) -> list[tuple[float, ...]]:
+    """The :data:`CUE_NAMES` values of each item of ``state``, as Python floats (page order)."""
     from alignuser.personas.text import persona_genres
 
     liked, disliked = persona_genres(state.persona)
@@ -151,24 +147,36 @@ def page_cues(state: PageState, space=None) -> np.ndarray:
     rater = 0.0 if state.rater is None else float(state.rater) / half
     rater_all = 0.0 if state.rater_all is None else float(state.rater_all) / half
     page = min(max(state.page - 1, 0), 20) / 5
-    out = np.zeros((len(state.items), len(CUE_NAMES)), dtype=np.float32)
-    for j, it in enumerate(state.items):
-        n_g = max(len(it.genres), 1)
-        out[j] = (
+    log_top = np.log(1001)
+    return [
+        (
             0.0 if it.mean_rating is None else (float(it.mean_rating) - mid) / half,
             float(it.mean_rating is None),
             float(it.popularity),
             0.0 if it.taste is None else float(it.taste),
             float(it.taste is None),
-            sum(g in liked for g in it.genres) / n_g,
-            sum(g in disliked for g in it.genres) / n_g,
+            sum(g in liked for g in it.genres) / max(len(it.genres), 1),
+            sum(g in disliked for g in it.genres) / max(len(it.genres), 1),
             rater,
             min(j, 30) / 10,
             page,
             0.0 if it.damped_mean is None else (float(it.damped_mean) - mid) / half,
-            np.log1p(max(it.count, 0)) / np.log(1001),
+            np.log1p(max(it.count, 0)) / log_top,
             rater_all,
         )
+        for j, it in enumerate(state.items)
+    ]
+
+
+def page_cues(state: PageState, space=None) -> np.ndarray:
+    """``(n_items, n_cues)`` float32 cues of one page (see the module doc).
+
+    Args:
+        state: The page.
+        space: An :class:`~alignuser.policy.items.ItemSpace`: adds the history cues.
+    """
+    rows = base_cue_rows(state)
+    out = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(CUE_NAMES))
     if space is not None:
         out = np.concatenate([out, history_cues(state, space)], axis=1)
     return out
