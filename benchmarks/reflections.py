@@ -33,8 +33,8 @@ def _run(run_dir: Path, ds, n_sample: int):
 
     from alignuser.evaluation.reflection_quality import check_reflection
     from alignuser.policy.checkpoint import load_policy_model
+    from alignuser.policy.counterfactual import alternatives
     from alignuser.training.config import TrainConfig
-    from alignuser.training.counterfactual import alternatives
     from alignuser.training.prepare import prepare_training
 
     doc = json.loads((run_dir / "policy" / "policy.json").read_text())

@@ -76,7 +76,7 @@ def _future_ok(future: str, human, alternatives, titles_sets) -> tuple[bool, lis
     outcomes = [p.split("->", 1)[1].strip() for p in cited]
     if len(cited) != len(alternatives) or not cited:
         return False, outcomes
-    from alignuser.training.counterfactual import describe_difference
+    from alignuser.policy.counterfactual import describe_difference
 
     for titles in titles_sets:
         want = [describe_difference(human, a, titles) for a in alternatives]

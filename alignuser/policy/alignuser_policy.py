@@ -105,9 +105,11 @@ class AlignUserPolicy:
             state text (about 40 tokens a page), 32 for the compact one (about 130): the
             fastest sizes on 2 CPU cores (8-512 tried, ``benchmarks/results/policy_speed.md``).
         checkpoint: A checkpoint folder, instead of ``model``.
-        thoughts: Write a free-text rationale before deciding (off by default; see
-            :meth:`decide` and :mod:`alignuser.policy.thoughts`).
-        thought_tokens: Most tokens per rationale.
+        thoughts: Write a rationale before deciding (off by default; see :meth:`decide`):
+            ``True`` / ``"grounded"`` decodes it in the reflection grammar, item by item
+            (:mod:`alignuser.policy.thinking`), ``"free"`` as free greedy text.
+            :mod:`alignuser.policy.thoughts` measures whether the decisions follow it.
+        thought_tokens: Most tokens per rationale (free) or per predicted outcome (grounded).
         threads: Torch threads while scoring; ``None``: one for the tiny base unless
             ``OMP_NUM_THREADS`` is set (:func:`~alignuser.policy.bases.torch_threads`).
 
@@ -125,7 +127,7 @@ class AlignUserPolicy:
         greedy: bool = False,
         batch_size: int | None = None,
         checkpoint: str | Path | None = None,
-        thoughts: bool = False,
+        thoughts: bool | str = False,
         thought_tokens: int = 64,
         threads: int | None = None,
     ):
@@ -144,7 +146,12 @@ class AlignUserPolicy:
         if batch_size is None:
             batch_size = 128 if getattr(model, "lean_text", False) else 32
         self.batch_size = int(batch_size)
-        self.thoughts = bool(thoughts)
+        modes = {False: None, True: "grounded", "grounded": "grounded", "free": "free"}
+        if thoughts not in modes:
+            raise ValueError(
+                f"thoughts must be true, false, 'grounded' or 'free', got {thoughts!r}"
+            )
+        self.thoughts = modes[thoughts]
         self.thought_tokens = int(thought_tokens)
         self.threads = threads
 
@@ -185,9 +192,10 @@ class AlignUserPolicy:
     def decide(self, states: Sequence[PageState], rng: np.random.Generator) -> list[PageAction]:
         """One legal action per state, sampled (or greedy) from the model's distributions.
 
-        With ``thoughts=True`` the model first writes a rationale per page (greedy text, many
-        forward passes: for inspection, not for large populations), decides after reading
-        it, and the action carries it as ``rationale``.
+        With ``thoughts`` the model first writes a rationale per page (many forward passes:
+        for inspection, not for large populations; grounded thoughts sample each choice with
+        ``rng`` unless the policy is greedy), decides after reading it, and the action
+        carries it as ``rationale``.
         """
         if not states:
             return []
@@ -201,7 +209,17 @@ class AlignUserPolicy:
 
         states = list(states)
         with self._threads():
-            thoughts = self.model.generate_thoughts(states, self.thought_tokens, self.batch_size)
+            if self.thoughts == "free":
+                thoughts = self.model.generate_thoughts(
+                    states, self.thought_tokens, self.batch_size
+                )
+            else:
+                from alignuser.policy.thinking import grounded_thoughts
+
+                thoughts = grounded_thoughts(
+                    self.model, states, max_new_tokens=self.thought_tokens,
+                    rng=None if self.greedy else rng,
+                )  # fmt: skip
             scores = self.model.score(states, batch_size=self.batch_size, thoughts=thoughts)
         return [
             dataclasses.replace(

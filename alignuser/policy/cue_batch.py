@@ -110,7 +110,7 @@ def add_cue_inputs(head, emb, batch) -> Any:
 
     ``head.inputs(cues)`` goes to each item's watch slot (first half) and rating slot (second
     half), ``head.exit_inputs(exit cues)`` to the exit slot, for the items ``batch.item_mask``
-    marks.
+    marks; the same item inputs to the view slots of a block-layout batch (``view_pos``).
     """
     import torch
 
@@ -122,6 +122,11 @@ def add_cue_inputs(head, emb, batch) -> Any:
     x = head.inputs(batch.cues.to(dev)).to(emb.dtype)[mask]  # (M, 2d)
     emb = emb.index_put((rows, batch.watch_pos.to(dev)[mask]), x[:, :d], accumulate=True)
     emb = emb.index_put((rows, batch.rating_pos.to(dev)[mask]), x[:, d:], accumulate=True)
+    if batch.view_pos is not None:  # the block layout's view slots read the same cues
+        vp = batch.view_pos.to(dev)[mask]
+        ok = vp[:, 0] >= 0
+        emb = emb.index_put((rows[ok], vp[ok, 0]), x[ok, :d], accumulate=True)
+        emb = emb.index_put((rows[ok], vp[ok, 1]), x[ok, d:], accumulate=True)
     if batch.exit_cues is not None:
         e = head.exit_inputs(batch.exit_cues.to(dev)).to(emb.dtype)
         ar = torch.arange(emb.shape[0], device=dev)

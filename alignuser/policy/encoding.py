@@ -48,6 +48,7 @@ class EncodedBatch:
     item_marks: Any = None  # (batch index, position, item id, role) rows for the item tower
     user_pos: Any = None  # (B,) position of the last history token (-1: no history)
     page_items: Any = None  # (B, N) item ids of the page (-1: padding)
+    view_pos: Any = None  # (B, N, 2) the items' view slots before a reflection (-1: none)
 
 
 class PageEncoding:
@@ -97,6 +98,9 @@ class PageEncoding:
 
         Without a reflection the layout is *inline* (two slots after each item line); with
         one it is *block* (whole state, ``REFLECTION:``, then ``ACTION:`` and numbered slots).
+        A ``block_view`` model also puts two *view* slots after each item line of the block
+        state (:meth:`view_slots` gives their positions): they carry the item's tower vector
+        and cue inputs, so the reflection is written seeing the page, as inline slots see it.
         """
         ids = list(head_ids)
         wpos, rpos = [], []
@@ -108,8 +112,10 @@ class PageEncoding:
                 ids += [self.slot_id, self.slot_id]
             lm = [0] * len(ids)
         else:
-            for it in item_ids:
+            for i, it in enumerate(item_ids):
                 ids += it
+                if self.block_view:  # numbered like the ACTION slots: "item 2" finds them
+                    ids += [*self._piece(f"{i + 1}."), self.slot_id, self.slot_id]
             ids += self._piece("REFLECTION:")
             lm = [0] * len(ids)
             body = [*reflection_ids, *self._piece("\n")]
@@ -138,6 +144,17 @@ class PageEncoding:
             ids += tail
             lm += [1] * len(tail)
         return ids, lm, wpos, rpos, xpos
+
+    def view_slots(self, head_len: int, item_ids: list[list[int]]) -> list[int]:
+        """First positions of the items' view slots in a block sequence (empty without)."""
+        if not self.block_view:
+            return []
+        out, pos = [], head_len
+        for i, it in enumerate(item_ids):
+            pos += len(it) + len(self._piece(f"{i + 1}."))
+            out.append(pos)
+            pos += 2
+        return out
 
     def _state_ids(
         self, states: Sequence[PageState], rendered: Sequence[str] | None = None
@@ -184,10 +201,11 @@ class PageEncoding:
     def _n_history(self, state: PageState) -> int:
         return min(len(state.history), self.history_length)
 
-    def _marks(self, state: PageState, head_len: int, wpos=(), rpos=()) -> list[tuple]:
+    def _marks(self, state: PageState, head_len: int, wpos=(), rpos=(), view=()) -> list[tuple]:
         """Item-tower placements ``(position, item id, role)`` of one sequence.
 
-        The history placeholders at the end of the head, then each item's decision slots.
+        The history placeholders at the end of the head, then each item's decision slots
+        (and its two view slots, ``view``: their first positions, block layout).
         """
         if not self.history_length:
             return []
@@ -205,6 +223,8 @@ class PageEncoding:
         out = [(first + j, int(i), history_role(r, top)) for j, (i, r) in pairs]
         for it, w, r in zip(state.items, wpos, rpos):
             out += [(w, int(it.item_id), 0), (r, int(it.item_id), 0)]
+        for it, v in zip(state.items, view):
+            out += [(v, int(it.item_id), 0), (v + 1, int(it.item_id), 0)]
         return out
 
     def _texts_ids(self, texts: Sequence[str | None]) -> list[list[int] | None]:
@@ -238,7 +258,9 @@ class PageEncoding:
         """
         import torch
 
-        seqs, marks = self._sequences(states, actions, reflections, results, max_len, rendered)
+        seqs, marks, views = self._sequences(
+            states, actions, reflections, results, max_len, rendered
+        )
         n_max = max(1, max(len(s.items) for s in states))
         batch = self._padded(seqs, n_max)
         next_rows: list[tuple[int, int, int]] = []
@@ -252,6 +274,13 @@ class PageEncoding:
             batch.cues, batch.exit_cues = batch_cues(states, n_max, self.item_space)
         if marks:
             batch.item_marks = torch.tensor(marks, dtype=torch.long).reshape(-1, 4)
+        if any(views):
+            view = torch.full((len(states), n_max, 2), -1, dtype=torch.long)
+            for k, v in enumerate(views):
+                if v:
+                    view[k, : len(v), 0] = torch.tensor(v)
+                    view[k, : len(v), 1] = torch.tensor(v) + 1
+            batch.view_pos = view
         batch.n_items = [len(s.items) for s in states]
         if actions is not None:
             batch.targets = self._targets(actions, n_max)
@@ -260,7 +289,10 @@ class PageEncoding:
         return batch
 
     def _sequences(self, states, actions, reflections, results, max_len, rendered):
-        """Each state's ``(ids, lm mask, watch pos, rating pos, exit pos)`` and tower marks."""
+        """Each state's ``(ids, lm mask, watch pos, rating pos, exit pos)``, marks and views.
+
+        The tower marks and the view slots (:meth:`view_slots`, block layout).
+        """
         prefixes = self._state_ids(states, rendered)
         none = [None] * len(states)
         refl = self._texts_ids(reflections) if reflections is not None else none
@@ -272,11 +304,14 @@ class PageEncoding:
         )
         seqs = []
         marks: list[tuple] = []
+        views: list[list[int]] = []
         for k, ((head, items), st, rf, rs, tk) in enumerate(
             zip(prefixes, states, refl, res, taken)
         ):
             ids, lm, w, r, x = self.build_sequence(head, items, rf, rs, tk)
-            marks += [(k, *m) for m in self._marks(st, len(head), w, r)]
+            view = self.view_slots(len(head), items) if rf is not None else []
+            views.append(view)
+            marks += [(k, *m) for m in self._marks(st, len(head), w, r, view)]
             if max_len is not None and len(ids) > max_len:
                 if x >= max_len:
                     raise ValueError(
@@ -285,7 +320,7 @@ class PageEncoding:
                     )
                 ids, lm = ids[:max_len], lm[:max_len]
             seqs.append((ids, lm, w, r, x))
-        return seqs, marks
+        return seqs, marks, views
 
     def _padded(self, seqs, n_max: int) -> EncodedBatch:
         """Right-padded ids, attention mask, LM labels and slot positions (built in numpy)."""

@@ -69,16 +69,58 @@ class TextGeneration:
         :func:`alignuser.policy.thoughts.thought_action_consistency`.
         """
         ids = self._state_ids(states)
-        prompts = [
-            [*h, *[t for it in items for t in it], *self._piece("REFLECTION:")] for h, items in ids
+        prompts = []  # the block layout's state part (with view slots where the model has them)
+        for h, items in ids:
+            seq = list(h)
+            for i, it in enumerate(items):
+                seq += it
+                if self.block_view:
+                    seq += [*self._piece(f"{i + 1}."), self.slot_id, self.slot_id]
+            prompts.append([*seq, *self._piece("REFLECTION:")])
+        marks = [
+            self._marks(st, len(h), view=self.view_slots(len(h), items))
+            for st, (h, items) in zip(states, ids)
         ]
-        marks = [self._marks(st, len(h)) for st, (h, _) in zip(states, ids)]
         if self.info.get("add_bos"):  # word-level tiny bases drop newlines: stop at ACTION
             stop = self._piece("ACTION:")[:1]
         else:
             stop = [i for i in self._piece("\n") if not self.tokenizer.decode([i]).strip()][-1:]
         texts = self._generate(prompts, max_new_tokens, batch_size, stop, marks)
         return [t.split("\n")[0].split("ACTION")[0].strip() for t in texts]
+
+    def reflection_logp(
+        self, states: Sequence[PageState], texts: Sequence[str], batch_size: int = 32
+    ) -> np.ndarray:
+        """Log-probability of each reflection text after its state (block layout, ``(n,)``).
+
+        The sum over the text's tokens of ``log P(token | state, REFLECTION:, text so far)``,
+        the line break that closes a reflection left out, so a prefix of a reflection is
+        scored as a prefix. :mod:`alignuser.policy.thinking` chooses among candidate thoughts
+        with it.
+        """
+        import torch
+
+        _, head = self._parts()
+        n_nl = len(self._piece("\n"))
+        out = np.zeros(len(states))
+        self.lm.eval()
+        with torch.inference_mode():
+            for a in range(0, len(states), batch_size):
+                batch = self.encode(
+                    states[a : a + batch_size], reflections=texts[a : a + batch_size]
+                )
+                h = self._hidden(batch, lm_loss=True)
+                labels = batch.lm_labels[:, 1:].to(self.device)
+                mask = labels != -100
+                if n_nl:  # drop each row's closing line break
+                    last = mask.cumsum(1) > (mask.sum(1, keepdim=True) - n_nl)
+                    mask = mask & ~last
+                rows, cols = mask.nonzero(as_tuple=True)
+                logp = torch.log_softmax(head(h[:, :-1][rows, cols]).float(), -1)
+                tok = logp.gather(1, labels[rows, cols][:, None])[:, 0]
+                sums = torch.zeros(len(batch.n_items), device=self.device).index_add(0, rows, tok)
+                out[a : a + len(batch.n_items)] = sums.cpu().numpy()
+        return out
 
     def _generate(
         self,

@@ -118,6 +118,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
         )
         items = self.info.get("items")
         self.history_length = int(items["history"]) if items else 0
+        self.block_view = bool(self.info.get("block_view"))
         self.item_space = None  # ItemSpace, attached by set_items (create / load)
         self.item_tower = None
         self.calibration = dict(self.info.get("calibration") or {})
@@ -212,6 +213,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
         if items is not None:
             info["items"] = {"n_items": int(items.n_items), "dim": int(items.dim),
                              "history": int(history)}  # fmt: skip
+            info["block_view"] = True
         if cues:
             from alignuser.policy.cues import CUE_VERSION, cue_names
 
@@ -326,8 +328,11 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
             self._lean, self._lean_key = lean_body(self.lm), key
         return self._lean
 
-    def forward(self, batch: EncodedBatch, lm_loss: bool = True) -> dict[str, Any]:
+    def forward(self, batch: EncodedBatch, lm_loss: bool = True, direct: bool = True) -> dict:
         """Run the LM once; return label logits at the slots and the LM loss of segments.
+
+        ``direct=False``: without the tower's affinity and the cue head's logits (decisions
+        after a thought are the LM's reading of it, in training and in scoring).
 
         Returns:
             ``watch`` ``(B, N, 2)``, ``rating`` ``(B, N, R)``, ``exit`` ``(B, 2)`` logits over
@@ -361,7 +366,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
             "lm_loss": None,
             "next_item_loss": None,
         }
-        if self.item_tower is not None and batch.user_pos is not None:
+        if self.item_tower is not None and batch.user_pos is not None and direct:
             tower = self.item_tower
             has = batch.user_pos.to(dev) >= 0
             user = h[ar, batch.user_pos.to(dev).clamp(min=0)].float()  # (B, d)
@@ -376,7 +381,7 @@ class PolicyModel(PageEncoding, TextGeneration, PageScoring):
                 rows = rows.to(dev)
                 logits = tower.next_item_logits(h[rows[:, 0], rows[:, 1]].float())
                 res["next_item_loss"] = F.cross_entropy(logits, rows[:, 2])
-        if self.cue_head is not None and batch.cues is not None:
+        if self.cue_head is not None and batch.cues is not None and direct:
             d = self.cue_head(batch.cues.to(dev))  # (B, N, 1 + R)
             res["watch"] = res["watch"] + torch.cat([torch.zeros_like(d[..., :1]), d[..., :1]], -1)
             res["watch_cue"] = d[..., 0]  # the cue head's part of the watch logit

@@ -79,8 +79,12 @@ class PageScoring:
                 batch = self.encode(
                     [states[i] for i in idx], reflections=refl, rendered=[texts[i] for i in idx]
                 )
-                r = self.forward(batch, lm_loss=False)
-                z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
+                direct = refl is None or not self.block_view  # else: the LM reads the thought
+                r = self.forward(batch, lm_loss=False, direct=direct)
+                if direct:
+                    z = self.calibrated_watch_logit(r["watch"], r.get("watch_cue"))
+                else:  # calibrated on inline pages, which a thought's reading is not
+                    z = r["watch"][..., 1] - r["watch"][..., 0]
                 pw = torch.sigmoid(z).cpu().numpy()
                 zr = self.combine_rating(r["rating"], r.get("rating_cue"))
                 pr = self._rating_probs(zr, [states[i] for i in idx]).cpu().numpy()

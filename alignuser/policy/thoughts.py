@@ -2,7 +2,7 @@
 
 With ``AlignUserPolicy(thoughts=True)`` the policy first writes a rationale for the page
 (:meth:`~alignuser.policy.model.PolicyModel.generate_thoughts`, the reflection format it was
-aligned on: ``CONTEXT: watched <titles...>, skipped <titles...>. PERSONA: ... LESSON: ...``)
+aligned on: ``CONTEXT: <item> watched (...); <item> skipped (...). PERSONA: ... LESSON: ...``)
 and then decides after reading it. This module reads back which items the rationale says are
 watched and which skipped (by title, or by page position, ``item 2``, the way reflections for
 compact-state models name items), and compares that with the decisions taken:
@@ -53,13 +53,21 @@ def _parts(thought: str) -> tuple[str, str]:
 
 
 def said_watched(thought: str, state: PageState) -> list[bool | None]:
-    """Per item: ``True`` named as watched, ``False`` as skipped, ``None`` not named."""
+    """Per item: ``True`` named as watched, ``False`` as skipped, ``None`` not named.
+
+    Reads both forms: an item followed by its verdict (``item 2 watched (...)``, the
+    reflection's page-order form) and ``watched <items>, skipped <items>`` lists.
+    """
+    ctx = _norm(thought).split(" PERSONA ")[0]
     watched, skipped = _parts(thought)
     out: list[bool | None] = []
     for j, it in enumerate(state.items):
         names = [f" item {j + 1} "] + ([_norm(it.title)] if it.title.strip() else [])
-        in_w = any(n in watched for n in names)
-        in_s = any(n in skipped for n in names)
+        in_w = any(n + "watched " in ctx for n in names)
+        in_s = any(n + "skipped " in ctx for n in names)
+        if not (in_w or in_s):
+            in_w = any(n in watched for n in names)
+            in_s = any(n in skipped for n in names)
         out.append(None if in_w == in_s else in_w)
     return out
 

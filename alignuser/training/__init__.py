@@ -5,7 +5,7 @@
 * :mod:`~alignuser.training.trajectories`: ``(state, action, next state)`` steps from
   impression logs or rating logs (states by :class:`alignuser.state.StepContext`);
   :mod:`~alignuser.training.targets`: their world-model targets.
-* :mod:`~alignuser.training.counterfactual`: ``K`` legal alternatives to a human action.
+* :mod:`~alignuser.policy.counterfactual`: ``K`` legal alternatives to a human action.
 * :mod:`~alignuser.training.reflectors`: template (offline) and chat-model reflectors.
 * :mod:`~alignuser.training.losses`: BC, action log-probability, pairwise ranking.
 * :mod:`~alignuser.training.calibration`: the choice baseline calibrated on training pages.

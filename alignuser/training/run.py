@@ -95,7 +95,7 @@ class TrainingRun:
 
     def counterfactuals(self, steps: Sequence) -> tuple[list, list[str | None]]:
         """Alternatives per step and (when a reflector is on) their reflections, cached."""
-        from alignuser.training.counterfactual import alternatives
+        from alignuser.policy.counterfactual import alternatives
         from alignuser.training.reflectors import TemplateReflector
 
         cfg = self.cfg

@@ -270,7 +270,7 @@ def _cf_term(run: TrainingRun, o, batch, states, actions, idx, rv, cf):
             reflections=[refl[i] for i in idx],
             max_len=cfg.max_len,
         )
-        ro = pm.forward(rb)
+        ro = pm.forward(rb, direct=not pm.block_view)  # after a thought: the LM reads it
         term = term + bc_loss(ro, rb, rv, cfg.rating_mse) + ro["lm_loss"]
     return term
 

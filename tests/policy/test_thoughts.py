@@ -92,9 +92,16 @@ def test_policy_with_thoughts_attaches_them_and_keeps_them_through_the_tool(mode
     states = random_page_states(np.random.default_rng(6), 5)
     plain = AlignUserPolicy(model, greedy=True).decide(states, np.random.default_rng(0))
     assert all(a.rationale is None for a in plain)
-    policy = AlignUserPolicy(model, greedy=True, thoughts=True, thought_tokens=12)
+    policy = AlignUserPolicy(model, greedy=True, thoughts="free", thought_tokens=12)
     acts = policy.decide(states, np.random.default_rng(0))
     assert [a.rationale for a in acts] == model.generate_thoughts(states, max_new_tokens=12)
+    from alignuser.policy.thinking import grounded_thoughts
+
+    grounded = AlignUserPolicy(model, greedy=True, thoughts=True, thought_tokens=8)
+    got = grounded.decide(states, np.random.default_rng(0))
+    assert [a.rationale for a in got] == grounded_thoughts(model, states, max_new_tokens=8)
+    with pytest.raises(ValueError, match="thoughts"):
+        AlignUserPolicy(model, thoughts="loud")
     for s, a in zip(states, acts):
         a.validate_for(s.item_ids, s.max_rating)
         assert action_from_dict(action_to_dict(a)) == a

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from alignuser.env.actions import ItemDecision, PageAction
-from alignuser.training.counterfactual import alternatives
+from alignuser.policy.counterfactual import alternatives
 from alignuser.training.reflectors import ChatModelReflector, TemplateReflector
 from alignuser.training.worldmodel import f1, parse_result
 

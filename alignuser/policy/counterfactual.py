@@ -9,7 +9,7 @@ are rejected, so fewer than ``K`` come back only on pages with fewer legal alter
 Example:
     >>> import numpy as np
     >>> from alignuser.env.actions import ItemDecision, PageAction
-    >>> from alignuser.training.counterfactual import alternatives
+    >>> from alignuser.policy.counterfactual import alternatives
     >>> human = PageAction((ItemDecision(1, True, 5), ItemDecision(2, False)), exit=False)
     >>> alts = alternatives(human, k=3, max_rating=5, rng=np.random.default_rng(0))
     >>> len(alts), human in alts
