@@ -114,8 +114,8 @@ def grounded_thoughts(
     for i, st in enumerate(states):
         for leave in (False, True):
             act = _action(st, chosen[i], leave)
-            rng = np.random.default_rng([seed, i, int(leave)])
-            alts = alternatives(act, k_alternatives, st.max_rating, rng, ("watch_set", "exit"))
+            alt_rng = np.random.default_rng([seed, i, int(leave)])  # not the choices' rng
+            alts = alternatives(act, k_alternatives, st.max_rating, alt_rng, ("watch_set", "exit"))
             options.append((i, act, alts))
     pairs = [(i, a) for i, _, alts in options for a in alts]
     preds = pm.generate_results(

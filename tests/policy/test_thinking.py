@@ -79,6 +79,21 @@ def test_each_verdict_is_the_likelier_word(model):
     assert len(rng_thoughts) > 1  # sampled thoughts vary with the seed
 
 
+def test_greedy_thoughts_draw_no_choice_at_random(model, monkeypatch):
+    import alignuser.policy.thinking as thinking
+
+    seen = []
+    pick = thinking._pick
+    monkeypatch.setattr(thinking, "_pick", lambda m, r: seen.append(r) or pick(m, r))
+    states = [s for s in random_page_states(np.random.default_rng(3), 4) if s.items]
+    grounded_thoughts(model, states, max_new_tokens=4)
+    assert seen and all(r is None for r in seen)  # verdicts and leave / stay alike
+    seen.clear()
+    rng = np.random.default_rng(0)
+    grounded_thoughts(model, states, max_new_tokens=4, rng=rng)
+    assert seen and all(r is rng for r in seen)
+
+
 def test_reflection_logp_is_the_lm_log_likelihood_of_the_text(model):
     import torch
 
